@@ -1,0 +1,331 @@
+// The dense divergence row kernel, written once against the vector interface `V`
+// (simd_generic.hpp, simd_avx2.hpp, simd_avx512.hpp). Included inside namespace fp::<isa> by
+// each divergence_<isa>.cpp, after `V` is defined, so every symbol is ISA-specific.
+//
+// Per row, three sweeps over the logits (the row stays in L2/L3 after the first):
+//   A  max of p and q, NaN/+inf detection, rank counts (tokens strictly above the target);
+//   B  sums of exp(x - max) and of the first moments that give entropy, KL and cross-entropy;
+//   C  (only for JS, TV and the variances) terms of the normalised distributions.
+// Exponentials and products are computed in float32; each term is accumulated in float32 over
+// blocks of BLK vectors and then into float64 accumulators (relative error ~1e-7 per sum).
+// Terms where the weighting probability is exactly zero are masked, so -inf logits are allowed.
+
+namespace {
+
+constexpr int64_t BLK = 16;
+using F = V::F;
+using M = V::M;
+
+inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+
+template <class T>
+inline F load_tail(const T* x, int64_t n) {
+  alignas(64) float buf[V::W];
+  for (int64_t k = 0; k < V::W; ++k) buf[k] = k < n ? to_float(x[k]) : -INFINITY;
+  return V::load(static_cast<const float*>(buf));
+}
+
+// Calls body(a, b) on every vector of the two rows (the tail padded with -inf) and flush() after
+// every block of BLK vectors and after the tail.
+template <class TP, class TQ, class Body, class Flush>
+inline void sweep(const TP* xp, const TQ* xq, int64_t n, Body&& body, Flush&& flush) {
+  const int64_t nfull = n - n % V::W;
+  int64_t i = 0;
+  while (i < nfull) {
+    const int64_t end = imin(nfull, i + V::W * BLK);
+    for (; i < end; i += V::W) body(V::load(xp + i), V::load(xq + i));
+    flush();
+  }
+  if (n > nfull) {
+    body(load_tail(xp + nfull, n - nfull), load_tail(xq + nfull, n - nfull));
+    flush();
+  }
+}
+
+struct PassA {
+  float mp, mq;
+  bool bad_p, bad_q;
+  int64_t above_p, above_q;
+};
+
+template <bool RANK, class TP, class TQ>
+inline PassA pass_a(const TP* xp, const TQ* xq, int64_t n, float tp, float tq) {
+  F vmp = V::set1(-INFINITY), vmq = V::set1(-INFINITY);
+  M badp = V::none(), badq = V::none();
+  const F inf = V::set1(INFINITY), vtp = V::set1(tp), vtq = V::set1(tq);
+  int64_t cp = 0, cq = 0;
+  sweep(xp, xq, n,
+        [&](F a, F b) {
+          vmp = V::max(a, vmp);  // a NaN lane keeps the running max; NaN is caught by not_lt
+          vmq = V::max(b, vmq);
+          badp = V::mor(badp, V::not_lt(a, inf));
+          badq = V::mor(badq, V::not_lt(b, inf));
+          if (RANK) {
+            cp += V::count(V::gt(a, vtp));
+            cq += V::count(V::gt(b, vtq));
+          }
+        },
+        [] {});
+  return PassA{V::hmax(vmp), V::hmax(vmq), V::any(badp), V::any(badq), cp, cq};
+}
+
+template <class T>
+inline int64_t first_equal(const T* x, int64_t n, float m) {
+  const F vm = V::set1(m);
+  const int64_t nfull = n - n % V::W;
+  int64_t i = 0;
+  for (; i < nfull; i += V::W) {
+    int k = V::first(V::eq(V::load(x + i), vm));
+    if (k >= 0) return i + k;
+  }
+  for (; i < n; ++i)
+    if (to_float(x[i]) == m) return i;
+  return -1;
+}
+
+// Sums relative to the row maxima: sp = sum e^a, sq = sum e^b (a = x_p - max_p, b = x_q - max_q),
+// d1 = sum e^a (a - b), and with FULL also d2 = sum e^b (b - a), e1 = sum e^a a, e2 = sum e^b b.
+struct PassB {
+  double sp = 0, sq = 0, d1 = 0, d2 = 0, e1 = 0, e2 = 0;
+};
+
+template <bool FULL, class TP, class TQ>
+inline PassB pass_b(const TP* xp, const TQ* xq, int64_t n, float mp, float mq) {
+  const F vmp = V::set1(mp), vmq = V::set1(mq), zero = V::zero();
+  V::D Dsp = V::dzero(), Dsq = V::dzero(), Dd1 = V::dzero(), Dd2 = V::dzero(), De1 = V::dzero(),
+       De2 = V::dzero();
+  F sp = zero, sq = zero, d1 = zero, d2 = zero, e1 = zero, e2 = zero;
+  sweep(xp, xq, n,
+        [&](F x, F y) {
+          const F a = V::sub(x, vmp), b = V::sub(y, vmq);
+          const F ea = V::exp(a), eb = V::exp(b);
+          const M ma = V::gt(ea, zero);
+          const F ab = V::sub(a, b);
+          sp = V::add(sp, ea);
+          sq = V::add(sq, eb);
+          d1 = V::add(d1, V::keep(ma, V::mul(ea, ab)));
+          if (FULL) {
+            const M mb = V::gt(eb, zero);
+            d2 = V::sub(d2, V::keep(mb, V::mul(eb, ab)));
+            e1 = V::add(e1, V::keep(ma, V::mul(ea, a)));
+            e2 = V::add(e2, V::keep(mb, V::mul(eb, b)));
+          }
+        },
+        [&] {
+          V::acc(Dsp, sp); V::acc(Dsq, sq); V::acc(Dd1, d1);
+          sp = sq = d1 = zero;
+          if (FULL) {
+            V::acc(Dd2, d2); V::acc(De1, e1); V::acc(De2, e2);
+            d2 = e1 = e2 = zero;
+          }
+        });
+  PassB r;
+  r.sp = V::hsum(Dsp); r.sq = V::hsum(Dsq); r.d1 = V::hsum(Dd1);
+  if (FULL) { r.d2 = V::hsum(Dd2); r.e1 = V::hsum(De1); r.e2 = V::hsum(De2); }
+  return r;
+}
+
+// Centring constants for the variances: log p - E[log p] = a - c, etc.
+struct PassCIn {
+  float mp, mq, inv_sp, inv_sq, c_pp, c_qp, c_qq, c_pq;
+};
+struct PassC {
+  double tv = 0, js = 0, v_pp = 0, v_qp = 0, v_qq = 0, v_pq = 0;
+};
+
+template <bool JS, bool VAR, class TP, class TQ>
+inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
+  const F vmp = V::set1(c.mp), vmq = V::set1(c.mq), zero = V::zero();
+  const F isp = V::set1(c.inv_sp), isq = V::set1(c.inv_sq), one = V::set1(1.0f),
+          two = V::set1(2.0f), half = V::set1(0.5f);
+  const F cpp = V::set1(c.c_pp), cqp = V::set1(c.c_qp), cqq = V::set1(c.c_qq), cpq = V::set1(c.c_pq);
+  V::D Dtv = V::dzero(), Djs = V::dzero(), D1 = V::dzero(), D2 = V::dzero(), D3 = V::dzero(),
+       D4 = V::dzero();
+  F tv = zero, js = zero, v1 = zero, v2 = zero, v3 = zero, v4 = zero;
+  sweep(xp, xq, n,
+        [&](F x, F y) {
+          const F a = V::sub(x, vmp), b = V::sub(y, vmq);
+          const F ea = V::exp(a), eb = V::exp(b);
+          const F p = V::mul(ea, isp), q = V::mul(eb, isq);
+          const F pq = V::sub(p, q);
+          tv = V::add(tv, V::abs(pq));
+          if (JS) {
+            // JS = 1/4 sum s f(d), s = p + q, d = (p - q)/s,
+            // f(d) = (1+d)log(1+d) + (1-d)log(1-d) = sum_k d^(2k) / (k(2k-1)).
+            const F s = V::add(p, q);
+            const M ms = V::gt(s, zero);
+            const F inv = V::div(one, s);
+            const F d = V::mul(pq, inv);
+            const F t = V::mul(d, d);
+            F f = V::set1(1.0f / 276);
+            f = V::fmadd(f, t, V::set1(1.0f / 231));
+            f = V::fmadd(f, t, V::set1(1.0f / 190));
+            f = V::fmadd(f, t, V::set1(1.0f / 153));
+            f = V::fmadd(f, t, V::set1(1.0f / 120));
+            f = V::fmadd(f, t, V::set1(1.0f / 91));
+            f = V::fmadd(f, t, V::set1(1.0f / 66));
+            f = V::fmadd(f, t, V::set1(1.0f / 45));
+            f = V::fmadd(f, t, V::set1(1.0f / 28));
+            f = V::fmadd(f, t, V::set1(1.0f / 15));
+            f = V::fmadd(f, t, V::set1(1.0f / 6));
+            f = V::fmadd(f, t, one);
+            f = V::mul(f, t);
+            const M big = V::not_lt(V::abs(d), half);  // |d| >= 1/2 (or NaN where s == 0)
+            if (V::any(V::mand(big, ms))) {
+              const F u1 = V::mul(two, V::mul(p, inv)), u2 = V::mul(two, V::mul(q, inv));
+              const F l = V::add(V::keep(V::gt(u1, zero), V::mul(u1, V::log(u1))),
+                                 V::keep(V::gt(u2, zero), V::mul(u2, V::log(u2))));
+              f = V::select(big, l, f);
+            }
+            js = V::add(js, V::keep(ms, V::mul(s, f)));
+          }
+          if (VAR) {
+            const M ma = V::gt(ea, zero), mb = V::gt(eb, zero);
+            const F dpp = V::sub(a, cpp), dqp = V::sub(b, cqp);
+            const F dqq = V::sub(b, cqq), dpq = V::sub(a, cpq);
+            v1 = V::add(v1, V::keep(ma, V::mul(ea, V::mul(dpp, dpp))));
+            v2 = V::add(v2, V::keep(ma, V::mul(ea, V::mul(dqp, dqp))));
+            v3 = V::add(v3, V::keep(mb, V::mul(eb, V::mul(dqq, dqq))));
+            v4 = V::add(v4, V::keep(mb, V::mul(eb, V::mul(dpq, dpq))));
+          }
+        },
+        [&] {
+          V::acc(Dtv, tv);
+          tv = zero;
+          if (JS) { V::acc(Djs, js); js = zero; }
+          if (VAR) {
+            V::acc(D1, v1); V::acc(D2, v2); V::acc(D3, v3); V::acc(D4, v4);
+            v1 = v2 = v3 = v4 = zero;
+          }
+        });
+  PassC r;
+  r.tv = V::hsum(Dtv);
+  if (JS) r.js = V::hsum(Djs);
+  if (VAR) { r.v_pp = V::hsum(D1); r.v_qp = V::hsum(D2); r.v_qq = V::hsum(D3); r.v_pq = V::hsum(D4); }
+  return r;
+}
+
+inline double clamp0(double x) { return x < 0 ? 0.0 : x; }
+
+template <class TP, class TQ>
+void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
+  const TP* P = static_cast<const TP*>(A.p);
+  const TQ* Q = static_cast<const TQ*>(A.q);
+  const int64_t n = A.vocab;
+  double* const* out = A.out;
+  auto want = [&](int f) { return out[f] != nullptr; };
+  const bool want_rank = A.targets && (want(F_RANK_P) || want(F_RANK_Q));
+  const bool want_top1 = want(F_TOP1_AGREE);
+  const bool want_js = want(F_JS);
+  const bool want_var = want(F_VAR_LOGP_P) || want(F_VAR_LOGQ_P) || want(F_VAR_LOGQ_Q) ||
+                        want(F_VAR_LOGP_Q);
+  const bool want_c = want_js || want_var || want(F_TV);
+  const bool want_full_b = want_var || want(F_ENTROPY_P) || want(F_ENTROPY_Q) || want(F_CE_PQ) ||
+                           want(F_CE_QP) || want(F_KL_QP);
+  const bool want_b = want_c || want_full_b || want(F_KL_PQ) || want(F_LSE_P) || want(F_LSE_Q) ||
+                      want(F_LOGPROB_P) || want(F_LOGPROB_Q);
+  const double nan = NAN;
+
+  for (int64_t r = begin; r < end; ++r) {
+    const TP* xp = P + r * A.row_stride_p;
+    const TQ* xq = Q + r * A.row_stride_q;
+    int32_t err = 0;
+    int64_t t = -1;
+    float tp = 0.f, tq = 0.f;
+    if (A.targets) {
+      t = A.targets[r];
+      if (t < 0 || t >= n) {
+        err |= ERR_TARGET_RANGE;
+      } else {
+        tp = to_float(xp[t]);
+        tq = to_float(xq[t]);
+      }
+    }
+    const PassA pa = (want_rank && err == 0) ? pass_a<true>(xp, xq, n, tp, tq)
+                                             : pass_a<false>(xp, xq, n, tp, tq);
+    if (pa.bad_p) err |= ERR_NONFINITE_P;
+    else if (pa.mp == -INFINITY) err |= ERR_ALL_NEGINF_P;
+    if (pa.bad_q) err |= ERR_NONFINITE_Q;
+    else if (pa.mq == -INFINITY) err |= ERR_ALL_NEGINF_Q;
+    A.errors[r] = err;
+    if (err) {
+      for (int f = 0; f < NUM_FIELDS; ++f)
+        if (out[f]) out[f][r] = nan;
+      continue;
+    }
+    if (want(F_RANK_P)) out[F_RANK_P][r] = A.targets ? double(pa.above_p + 1) : nan;
+    if (want(F_RANK_Q)) out[F_RANK_Q][r] = A.targets ? double(pa.above_q + 1) : nan;
+    if (want_top1)
+      out[F_TOP1_AGREE][r] = first_equal(xp, n, pa.mp) == first_equal(xq, n, pa.mq) ? 1.0 : 0.0;
+    if (!want_b) continue;
+
+    const PassB pb = want_full_b ? pass_b<true>(xp, xq, n, pa.mp, pa.mq)
+                                 : pass_b<false>(xp, xq, n, pa.mp, pa.mq);
+    const double lsp = std::log(pb.sp), lsq = std::log(pb.sq);
+    const double lse_p = double(pa.mp) + lsp, lse_q = double(pa.mq) + lsq;
+    if (want(F_LSE_P)) out[F_LSE_P][r] = lse_p;
+    if (want(F_LSE_Q)) out[F_LSE_Q][r] = lse_q;
+    if (want(F_LOGPROB_P)) out[F_LOGPROB_P][r] = A.targets ? double(tp) - lse_p : nan;
+    if (want(F_LOGPROB_Q)) out[F_LOGPROB_Q][r] = A.targets ? double(tq) - lse_q : nan;
+    const double kl_pq = clamp0(pb.d1 / pb.sp - lsp + lsq);
+    if (want(F_KL_PQ)) out[F_KL_PQ][r] = kl_pq;
+    if (!want_full_b && !want_c) continue;
+
+    const double h_p = clamp0(lsp - pb.e1 / pb.sp), h_q = clamp0(lsq - pb.e2 / pb.sq);
+    const double kl_qp = clamp0(pb.d2 / pb.sq - lsq + lsp);
+    const double ce_pq = h_p + kl_pq, ce_qp = h_q + kl_qp;
+    if (want(F_ENTROPY_P)) out[F_ENTROPY_P][r] = h_p;
+    if (want(F_ENTROPY_Q)) out[F_ENTROPY_Q][r] = h_q;
+    if (want(F_KL_QP)) out[F_KL_QP][r] = kl_qp;
+    if (want(F_CE_PQ)) out[F_CE_PQ][r] = ce_pq;
+    if (want(F_CE_QP)) out[F_CE_QP][r] = ce_qp;
+    if (!want_c) continue;
+
+    PassCIn ci;
+    ci.mp = pa.mp;
+    ci.mq = pa.mq;
+    ci.inv_sp = float(1.0 / pb.sp);
+    ci.inv_sq = float(1.0 / pb.sq);
+    ci.c_pp = float(lsp - h_p);
+    ci.c_qp = float(lsq - ce_pq);
+    ci.c_qq = float(lsq - h_q);
+    ci.c_pq = float(lsp - ce_qp);
+    PassC pc;
+    if (want_js && want_var) pc = pass_c<true, true>(xp, xq, n, ci);
+    else if (want_js) pc = pass_c<true, false>(xp, xq, n, ci);
+    else if (want_var) pc = pass_c<false, true>(xp, xq, n, ci);
+    else pc = pass_c<false, false>(xp, xq, n, ci);
+    if (want(F_TV)) { double tv = 0.5 * pc.tv; out[F_TV][r] = tv > 1.0 ? 1.0 : tv; }
+    if (want(F_JS)) {
+      const double ln2 = 0.69314718055994530942;
+      double js = clamp0(0.25 * pc.js);
+      out[F_JS][r] = js > ln2 ? ln2 : js;
+    }
+    if (want_var) {
+      const double inf = INFINITY;
+      if (want(F_VAR_LOGP_P)) out[F_VAR_LOGP_P][r] = pc.v_pp / pb.sp;
+      if (want(F_VAR_LOGQ_P)) out[F_VAR_LOGQ_P][r] = ce_pq == inf ? inf : pc.v_qp / pb.sp;
+      if (want(F_VAR_LOGQ_Q)) out[F_VAR_LOGQ_Q][r] = pc.v_qq / pb.sq;
+      if (want(F_VAR_LOGP_Q)) out[F_VAR_LOGP_Q][r] = ce_qp == inf ? inf : pc.v_pq / pb.sq;
+    }
+  }
+}
+
+template <class TP>
+void rows_q(const DenseArgs& A, int64_t b, int64_t e) {
+  switch (A.dtype_q) {
+    case DT_F16: rows_impl<TP, f16_t>(A, b, e); break;
+    case DT_BF16: rows_impl<TP, bf16_t>(A, b, e); break;
+    default: rows_impl<TP, float>(A, b, e); break;
+  }
+}
+
+}  // namespace
+
+void dense_rows(const DenseArgs& A, int64_t b, int64_t e) {
+  switch (A.dtype_p) {
+    case DT_F16: rows_q<f16_t>(A, b, e); break;
+    case DT_BF16: rows_q<bf16_t>(A, b, e); break;
+    default: rows_q<float>(A, b, e); break;
+  }
+}

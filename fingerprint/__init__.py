@@ -1,0 +1,25 @@
+"""fingerprint: statistical evidence of distillation between language models.
+
+The public API is re-exported here; everything else is private. Importing the package loads
+NumPy only: native kernels, Numba and optional back ends load on first use.
+"""
+
+from __future__ import annotations
+
+from ._native import set_simd, simd_info
+from ._threads import get_num_threads, set_num_threads
+from .divergence import token_divergences
+from .result import ALL_FIELDS, DivergenceResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALL_FIELDS",
+    "DivergenceResult",
+    "__version__",
+    "get_num_threads",
+    "set_num_threads",
+    "set_simd",
+    "simd_info",
+    "token_divergences",
+]

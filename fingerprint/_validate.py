@@ -1,0 +1,153 @@
+"""Input coercion and error messages, in one place.
+
+Every public function validates its arguments here once, then hands the native code arrays it
+can use without copying. Errors name the argument, what was expected and what arrived.
+Nothing is silently altered: values are never rounded or cast to a lower precision; a copy is
+made only to change memory layout or byte order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+# dtype codes shared with csrc/divergence.hpp
+DT_F32, DT_F16, DT_BF16 = 0, 1, 2
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, np.ndarray):
+        return f"an array of dtype {x.dtype} and shape {x.shape}"
+    return f"{type(x).__name__}"
+
+
+def _as_array(name: str, x: object) -> np.ndarray:
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "__array__") or isinstance(x, (list, tuple)):
+        try:
+            return np.asarray(x)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name}: expected an array, got {_describe(x)} ({exc})") from None
+    raise TypeError(f"{name}: expected a NumPy array, got {_describe(x)}")
+
+
+def logit_matrix(name: str, x: object, *, bfloat16_bits: bool = False) -> tuple[np.ndarray, int]:
+    """A 2-D float32/float16/bfloat16 matrix with a contiguous last axis, and its dtype code."""
+    a = _as_array(name, x)
+    if a.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array [positions, vocab], got shape {a.shape}"
+            + (" (add a leading axis with x[None, :] for one position)" if a.ndim == 1 else "")
+        )
+    dt = a.dtype
+    if dt == np.float32:
+        code = DT_F32
+    elif dt == np.float16:
+        code = DT_F16
+    elif dt.name == "bfloat16":  # ml_dtypes.bfloat16, recognised without importing ml_dtypes
+        code = DT_BF16
+    elif dt == np.uint16 and bfloat16_bits:
+        code = DT_BF16
+    elif dt == np.uint16:
+        raise TypeError(
+            f"{name}: got uint16; if these are bfloat16 bit patterns pass bfloat16_bits=True"
+        )
+    elif dt == np.float64:
+        raise TypeError(
+            f"{name}: expected float32, float16 or bfloat16, got float64; pass "
+            f"{name}.astype(np.float32) (the kernels compute in float32 and accumulate in float64)"
+        )
+    else:
+        raise TypeError(f"{name}: expected float32, float16 or bfloat16, got {dt}")
+    if a.shape[1] == 0:
+        raise ValueError(f"{name}: vocabulary axis is empty (shape {a.shape}); need at least 1 column")
+    if not dt.isnative:
+        a = a.astype(dt.newbyteorder("="))
+    if a.shape[1] > 1 and a.strides[1] != a.itemsize:
+        a = np.ascontiguousarray(a)  # layout only (Fortran order, strided columns)
+    if a.shape[0] > 1 and a.strides[0] % a.itemsize != 0:
+        a = np.ascontiguousarray(a)
+    if code == DT_BF16 and dt != np.uint16:
+        a = a.view(np.uint16)
+    return a, code
+
+
+def index_vector(
+    name: str, x: object, *, length: int | None = None, upper: int | None = None
+) -> np.ndarray:
+    """A 1-D int64 array (copied only if its dtype or layout differ), values in [0, upper)."""
+    a = _as_array(name, x)
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {a.shape}")
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name}: expected an integer array, got dtype {a.dtype}")
+    if length is not None and a.shape[0] != length:
+        raise ValueError(f"{name}: expected length {length} (one per position), got {a.shape[0]}")
+    if a.size and upper is not None:
+        bad = np.flatnonzero((a < 0) | (a >= upper))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"{name}: values must lie in [0, {upper}); {name}[{i}] = {int(a[i])}"
+                f" ({bad.size} value(s) out of range)"
+            )
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def offsets_vector(name: str, x: object, n: int) -> np.ndarray:
+    """Sequence boundaries: int64, length B+1, starts at 0, ends at n, non-decreasing."""
+    a = _as_array(name, x)
+    if a.ndim != 1 or a.shape[0] < 1:
+        raise ValueError(f"{name}: expected a 1-D array of length B+1 >= 1, got shape {a.shape}")
+    if a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer):
+        raise TypeError(f"{name}: expected an integer array, got dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    if a[0] != 0:
+        raise ValueError(f"{name}: must start at 0, got {name}[0] = {int(a[0])}")
+    if a[-1] != n:
+        raise ValueError(f"{name}: must end at the number of positions {n}, got {name}[-1] = {int(a[-1])}")
+    dec = np.flatnonzero(np.diff(a) < 0)
+    if dec.size:
+        i = int(dec[0])
+        raise ValueError(
+            f"{name}: must be non-decreasing; {name}[{i}] = {int(a[i])} > {name}[{i + 1}] = {int(a[i + 1])}"
+        )
+    return a
+
+
+def float_vector(name: str, x: object, *, length: int | None = None, allow_nan: bool = True) -> np.ndarray:
+    """A 1-D float64 array (float16/32 widened exactly)."""
+    a = _as_array(name, x)
+    if a.ndim != 1:
+        raise ValueError(f"{name}: expected a 1-D array, got shape {a.shape}")
+    if not np.issubdtype(a.dtype, np.floating):
+        raise TypeError(f"{name}: expected a floating-point array, got dtype {a.dtype}")
+    if length is not None and a.shape[0] != length:
+        raise ValueError(f"{name}: expected length {length}, got {a.shape[0]}")
+    if a.dtype.itemsize > 8:
+        raise TypeError(f"{name}: expected float16/32/64, got {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if not allow_nan and np.isnan(a).any():
+        i = int(np.flatnonzero(np.isnan(a))[0])
+        raise ValueError(f"{name}: contains NaN at index {i}")
+    return a
+
+
+def field_list(name: str, fields: Iterable[str] | str | None, valid: Sequence[str]) -> list[str]:
+    """The requested output fields (all when None), in canonical order."""
+    if fields is None:
+        return list(valid)
+    if isinstance(fields, str):
+        fields = [fields]
+    requested = list(fields)
+    for f in requested:
+        if not isinstance(f, str):
+            raise TypeError(f"{name}: expected field names (str), got {type(f).__name__}")
+        if f not in valid:
+            raise ValueError(f"{name}: unknown field {f!r}; valid fields are: {', '.join(valid)}")
+    if not requested:
+        raise ValueError(f"{name}: empty; name at least one of: {', '.join(valid)}")
+    want = set(requested)
+    return [f for f in valid if f in want]
