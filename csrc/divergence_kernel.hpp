@@ -94,15 +94,17 @@ inline PassB pass_b(const TP* xp, const TQ* xq, int64_t n, float mp, float mq) {
   const F vmp = V::set1(mp), vmq = V::set1(mq), zero = V::zero();
   V::D Dsp = V::dzero(), Dsq = V::dzero(), Dd1 = V::dzero(), Dd2 = V::dzero(), De1 = V::dzero(),
        De2 = V::dzero();
-  F sp = zero, sq = zero, d1 = zero, d2 = zero, e1 = zero, e2 = zero;
+  F d1 = zero, d2 = zero, e1 = zero, e2 = zero;
   sweep(xp, xq, n,
         [&](F x, F y) {
           const F a = V::sub(x, vmp), b = V::sub(y, vmq);
           const F ea = V::exp(a), eb = V::exp(b);
           const M ma = V::gt(ea, zero);
           const F ab = V::sub(a, b);
-          sp = V::add(sp, ea);
-          sq = V::add(sq, eb);
+          // The normalisers go straight to float64: in float32 the small terms beside the
+          // row's maximum (e^0 = 1) would lose about 6e-8 each, which dominates a small KL.
+          V::acc(Dsp, ea);
+          V::acc(Dsq, eb);
           d1 = V::add(d1, V::keep(ma, V::mul(ea, ab)));
           if (FULL) {
             const M mb = V::gt(eb, zero);
@@ -112,8 +114,8 @@ inline PassB pass_b(const TP* xp, const TQ* xq, int64_t n, float mp, float mq) {
           }
         },
         [&] {
-          V::acc(Dsp, sp); V::acc(Dsq, sq); V::acc(Dd1, d1);
-          sp = sq = d1 = zero;
+          V::acc(Dd1, d1);
+          d1 = zero;
           if (FULL) {
             V::acc(Dd2, d2); V::acc(De1, e1); V::acc(De2, e2);
             d2 = e1 = e2 = zero;
@@ -126,8 +128,10 @@ inline PassB pass_b(const TP* xp, const TQ* xq, int64_t n, float mp, float mq) {
 }
 
 // Centring constants for the variances: log p - E[log p] = a - c, etc.
+// p - q = (e^a - e^b + k e^b) / Sp with k = (Sq - Sp) / Sq taken in float64, so that the
+// difference of two nearly equal probabilities is not the difference of two rounded ones.
 struct PassCIn {
-  float mp, mq, inv_sp, inv_sq, c_pp, c_qp, c_qq, c_pq;
+  float mp, mq, inv_sp, inv_sq, k, c_pp, c_qp, c_qq, c_pq;
 };
 struct PassC {
   double tv = 0, js = 0, v_pp = 0, v_qp = 0, v_qq = 0, v_pq = 0;
@@ -136,7 +140,7 @@ struct PassC {
 template <bool JS, bool VAR, class TP, class TQ>
 inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
   const F vmp = V::set1(c.mp), vmq = V::set1(c.mq), zero = V::zero();
-  const F isp = V::set1(c.inv_sp), isq = V::set1(c.inv_sq), one = V::set1(1.0f),
+  const F isp = V::set1(c.inv_sp), isq = V::set1(c.inv_sq), vk = V::set1(c.k), one = V::set1(1.0f),
           two = V::set1(2.0f), half = V::set1(0.5f);
   const F cpp = V::set1(c.c_pp), cqp = V::set1(c.c_qp), cqq = V::set1(c.c_qq), cpq = V::set1(c.c_pq);
   V::D Dtv = V::dzero(), Djs = V::dzero(), D1 = V::dzero(), D2 = V::dzero(), D3 = V::dzero(),
@@ -147,7 +151,7 @@ inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
           const F a = V::sub(x, vmp), b = V::sub(y, vmq);
           const F ea = V::exp(a), eb = V::exp(b);
           const F p = V::mul(ea, isp), q = V::mul(eb, isq);
-          const F pq = V::sub(p, q);
+          const F pq = V::mul(isp, V::fmadd(vk, eb, V::sub(ea, eb)));
           tv = V::add(tv, V::abs(pq));
           if (JS) {
             // JS = 1/4 sum s f(d), s = p + q, d = (p - q)/s,
@@ -267,12 +271,13 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
     if (want(F_LSE_Q)) out[F_LSE_Q][r] = lse_q;
     if (want(F_LOGPROB_P)) out[F_LOGPROB_P][r] = A.targets ? double(tp) - lse_p : nan;
     if (want(F_LOGPROB_Q)) out[F_LOGPROB_Q][r] = A.targets ? double(tq) - lse_q : nan;
-    const double kl_pq = clamp0(pb.d1 / pb.sp - lsp + lsq);
+    const double lratio = std::log1p((pb.sq - pb.sp) / pb.sp);  // log(Sq / Sp)
+    const double kl_pq = clamp0(pb.d1 / pb.sp + lratio);
     if (want(F_KL_PQ)) out[F_KL_PQ][r] = kl_pq;
     if (!want_full_b && !want_c) continue;
 
     const double h_p = clamp0(lsp - pb.e1 / pb.sp), h_q = clamp0(lsq - pb.e2 / pb.sq);
-    const double kl_qp = clamp0(pb.d2 / pb.sq - lsq + lsp);
+    const double kl_qp = clamp0(pb.d2 / pb.sq - lratio);
     const double ce_pq = h_p + kl_pq, ce_qp = h_q + kl_qp;
     if (want(F_ENTROPY_P)) out[F_ENTROPY_P][r] = h_p;
     if (want(F_ENTROPY_Q)) out[F_ENTROPY_Q][r] = h_q;
@@ -286,6 +291,7 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
     ci.mq = pa.mq;
     ci.inv_sp = float(1.0 / pb.sp);
     ci.inv_sq = float(1.0 / pb.sq);
+    ci.k = float((pb.sq - pb.sp) / pb.sq);
     ci.c_pp = float(lsp - h_p);
     ci.c_qp = float(lsq - ce_pq);
     ci.c_qq = float(lsq - h_q);

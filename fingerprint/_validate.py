@@ -41,6 +41,8 @@ def logit_matrix(name: str, x: object, *, bfloat16_bits: bool = False) -> tuple[
             f"{name}: expected a 2-D array [positions, vocab], got shape {a.shape}"
             + (" (add a leading axis with x[None, :] for one position)" if a.ndim == 1 else "")
         )
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))  # byte order only; values unchanged
     dt = a.dtype
     if dt == np.float32:
         code = DT_F32
@@ -63,8 +65,6 @@ def logit_matrix(name: str, x: object, *, bfloat16_bits: bool = False) -> tuple[
         raise TypeError(f"{name}: expected float32, float16 or bfloat16, got {dt}")
     if a.shape[1] == 0:
         raise ValueError(f"{name}: vocabulary axis is empty (shape {a.shape}); need at least 1 column")
-    if not dt.isnative:
-        a = a.astype(dt.newbyteorder("="))
     if a.shape[1] > 1 and a.strides[1] != a.itemsize:
         a = np.ascontiguousarray(a)  # layout only (Fortran order, strided columns)
     if a.shape[0] > 1 and a.strides[0] % a.itemsize != 0:

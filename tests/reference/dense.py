@@ -42,9 +42,12 @@ def panel(p, q, targets=None):
     res["top1_agree"] = (np.argmax(p, 1) == np.argmax(q, 1)).astype(np.float64)
 
     def var(w, l):
+        # Var_w[l]; infinite when l = -inf has positive probability under w (documented convention)
         mu = _xlogy(w, l).sum(1, keepdims=True)
         with np.errstate(invalid="ignore"):
-            return _xlogy(w, (l - mu) ** 2).sum(1)
+            v = _xlogy(w, (l - mu) ** 2).sum(1)
+        v[np.isneginf(mu[:, 0])] = np.inf
+        return v
 
     res["var_logp_p"] = var(P, lp)
     res["var_logq_p"] = var(P, lq)
