@@ -2,10 +2,11 @@
 // (simd_generic.hpp, simd_avx2.hpp, simd_avx512.hpp). Included inside namespace fp::<isa> by
 // each divergence_<isa>.cpp, after `V` is defined, so every symbol is ISA-specific.
 //
-// Per row, three sweeps over the logits (the row stays in L2/L3 after the first):
+// Per row, one sweep over memory, chunk by chunk (online maximum, as in flash attention):
 //   A  max of p and q, NaN/+inf detection, rank counts (tokens strictly above the target);
-//   B  sums of exp(x - max) and of the first moments that give entropy, KL and cross-entropy;
-//   C  (only for JS, TV and the variances) terms of the normalised distributions.
+//   B  sums of exp(x - max) and of the first moments that give entropy, KL and cross-entropy,
+//      computed on the chunk while it is in L1 and rescaled when a maximum rises;
+//   C  (only for JS, TV and the variances) a second sweep over the normalised distributions.
 // Exponentials and products are computed in float32; each term is accumulated in float32 over
 // blocks of BLK vectors and then into float64 accumulators (relative error ~1e-7 per sum).
 // Terms where the weighting probability is exactly zero are masked, so -inf logits are allowed.
@@ -25,48 +26,162 @@ inline F load_tail(const T* x, int64_t n) {
   return V::load(static_cast<const float*>(buf));
 }
 
-// Calls body(a, b) on every vector of the two rows (the tail padded with -inf) and flush() after
-// every block of BLK vectors and after the tail.
+// Tells a sweep body whether its vectors are full (true) or the row's tail padded with -inf.
+template <bool FULL>
+struct Part {
+  static constexpr bool full = FULL;
+};
+
+// Calls body(Part<true>, a, b) on every full vector of the two rows, body(Part<false>, a, b) on
+// the tail (padded with -inf), and flush() after every block of BLK vectors and after the tail.
 template <class TP, class TQ, class Body, class Flush>
 inline void sweep(const TP* xp, const TQ* xq, int64_t n, Body&& body, Flush&& flush) {
   const int64_t nfull = n - n % V::W;
   int64_t i = 0;
   while (i < nfull) {
     const int64_t end = imin(nfull, i + V::W * BLK);
-    for (; i < end; i += V::W) body(V::load(xp + i), V::load(xq + i));
+    for (; i < end; i += V::W) body(Part<true>{}, V::load(xp + i), V::load(xq + i));
     flush();
   }
   if (n > nfull) {
-    body(load_tail(xp + nfull, n - nfull), load_tail(xq + nfull, n - nfull));
+    body(Part<false>{}, load_tail(xp + nfull, n - nfull), load_tail(xq + nfull, n - nfull));
     flush();
   }
 }
 
-struct PassA {
-  float mp, mq;
-  bool bad_p, bad_q;
-  int64_t above_p, above_q;
+// Sweep A+B, fused: the row is read once from memory in chunks of CHUNK elements that stay in
+// L1; per chunk, first the maxima, NaN/+inf checks and rank counts, then (SUMS > 0) the sums
+// below relative to the running maxima, rescaled when a later chunk raises a maximum.
+//   sp = sum e^a, sq = sum e^b, d1 = sum e^a (a - b)             (a = x_p - max_p, b = x_q - max_q)
+//   with SUMS == 2 also d2 = sum e^b (b - a), e1 = sum e^a a, e2 = sum e^b b.
+constexpr int64_t CHUNK = 2048;
+
+struct PassAB {
+  float mp = -INFINITY, mq = -INFINITY;
+  bool bad_p = false, bad_q = false;
+  int64_t above_p = 0, above_q = 0;
+  float np = INFINITY, nq = INFINITY;  // minima over the full vectors
+  bool clean = false;  // every full vector has x - max >= -80 against the row's final maxima
+  double sp = 0, sq = 0, d1 = 0, d2 = 0, e1 = 0, e2 = 0;
 };
 
-template <bool RANK, class TP, class TQ>
-inline PassA pass_a(const TP* xp, const TQ* xq, int64_t n, float tp, float tq) {
-  F vmp = V::set1(-INFINITY), vmq = V::set1(-INFINITY);
-  M badp = V::none(), badq = V::none();
-  const F inf = V::set1(INFINITY), vtp = V::set1(tp), vtq = V::set1(tq);
-  int64_t cp = 0, cq = 0;
-  sweep(xp, xq, n,
-        [&](F a, F b) {
-          vmp = V::max(a, vmp);  // a NaN lane keeps the running max; NaN is caught by not_lt
-          vmq = V::max(b, vmq);
-          badp = V::mor(badp, V::not_lt(a, inf));
-          badq = V::mor(badq, V::not_lt(b, inf));
-          if (RANK) {
-            cp += V::count(V::gt(a, vtp));
-            cq += V::count(V::gt(b, vtq));
+// Adds one chunk's sums, relative to the current maxima r.mp, r.mq, to r.
+template <int SUMS, bool CLEAN, class TP, class TQ>
+inline void chunk_sums(const TP* cp, const TQ* cq, int64_t len, PassAB& r) {
+  const F zero = V::zero();
+  const F vmp = V::set1(r.mp == -INFINITY ? 0.f : r.mp), vmq = V::set1(r.mq == -INFINITY ? 0.f : r.mq);
+  V::D Dsp = V::dzero(), Dsq = V::dzero(), Dd1 = V::dzero(), Dd2 = V::dzero(), De1 = V::dzero(),
+       De2 = V::dzero();
+  F d1 = zero, d2 = zero, e1 = zero, e2 = zero;
+  sweep(cp, cq, len,
+        [&](auto part, F x, F y) {
+          constexpr bool C = CLEAN && decltype(part)::full;  // the padded tail is never clean
+          const F a = V::sub(x, vmp), b = V::sub(y, vmq);
+          const F ea = C ? V::exp_clean(a) : V::exp(a);
+          const F eb = C ? V::exp_clean(b) : V::exp(b);
+          const F ab = V::sub(a, b);
+          // The normalisers go straight to float64: in float32 the small terms beside the
+          // row's maximum (e^0 = 1) would lose about 6e-8 each, which dominates a small KL.
+          V::acc(Dsp, ea);
+          V::acc(Dsq, eb);
+          if (C) {
+            d1 = V::fmadd(ea, ab, d1);
+            if (SUMS == 2) {
+              d2 = V::sub(d2, V::mul(eb, ab));
+              e1 = V::fmadd(ea, a, e1);
+              e2 = V::fmadd(eb, b, e2);
+            }
+          } else {
+            const M ma = V::gt(ea, zero);
+            d1 = V::add(d1, V::keep(ma, V::mul(ea, ab)));
+            if (SUMS == 2) {
+              const M mb = V::gt(eb, zero);
+              d2 = V::sub(d2, V::keep(mb, V::mul(eb, ab)));
+              e1 = V::add(e1, V::keep(ma, V::mul(ea, a)));
+              e2 = V::add(e2, V::keep(mb, V::mul(eb, b)));
+            }
           }
         },
-        [] {});
-  return PassA{V::hmax(vmp), V::hmax(vmq), V::any(badp), V::any(badq), cp, cq};
+        [&] {
+          V::acc(Dd1, d1);
+          d1 = zero;
+          if (SUMS == 2) {
+            V::acc(Dd2, d2); V::acc(De1, e1); V::acc(De2, e2);
+            d2 = e1 = e2 = zero;
+          }
+        });
+  r.sp += V::hsum(Dsp);
+  r.sq += V::hsum(Dsq);
+  r.d1 += V::hsum(Dd1);
+  if (SUMS == 2) {
+    r.d2 += V::hsum(Dd2);
+    r.e1 += V::hsum(De1);
+    r.e2 += V::hsum(De2);
+  }
+}
+
+template <bool RANK, int SUMS, class TP, class TQ>
+inline PassAB pass_ab(const TP* xp, const TQ* xq, int64_t n, float tp, float tq) {
+  PassAB r;
+  M badp = V::none(), badq = V::none();
+  const F inf = V::set1(INFINITY), vtp = V::set1(tp), vtq = V::set1(tq), zero = V::zero();
+  for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
+    const int64_t len = imin(CHUNK, n - c0);
+    const TP* cp = xp + c0;
+    const TQ* cq = xq + c0;
+    F vmp = V::set1(-INFINITY), vmq = V::set1(-INFINITY);
+    F vnp = V::set1(INFINITY), vnq = V::set1(INFINITY);
+    sweep(cp, cq, len,
+          [&](auto part, F a, F b) {
+            vmp = V::max(a, vmp);  // a NaN lane keeps the running max; NaN is caught by not_lt
+            vmq = V::max(b, vmq);
+            if (SUMS && decltype(part)::full) {  // the tail's padding is not data
+              vnp = V::min(a, vnp);
+              vnq = V::min(b, vnq);
+            }
+            badp = V::mor(badp, V::not_lt(a, inf));
+            badq = V::mor(badq, V::not_lt(b, inf));
+            if (RANK) {
+              r.above_p += V::count(V::gt(a, vtp));
+              r.above_q += V::count(V::gt(b, vtq));
+            }
+          },
+          [] {});
+    const float cmp = V::hmax(vmp), cmq = V::hmax(vmq);
+    if (SUMS == 0) {
+      if (cmp > r.mp) r.mp = cmp;
+      if (cmq > r.mq) r.mq = cmq;
+      continue;
+    }
+    // Raise the running maxima and rescale what was summed relative to the old ones. While a
+    // model has seen only -inf its sums are 0 and the other model's cross terms are 0 or +inf,
+    // which no shift changes: its shift is taken as 0.
+    if (cmp > r.mp || cmq > r.mq) {
+      const double dp = (cmp > r.mp && r.mp != -INFINITY) ? double(cmp) - double(r.mp) : 0.0;
+      const double dq = (cmq > r.mq && r.mq != -INFINITY) ? double(cmq) - double(r.mq) : 0.0;
+      const double fp_ = std::exp(-dp), fq_ = std::exp(-dq);
+      r.d1 = fp_ * (r.d1 + (dq - dp) * r.sp);
+      r.d2 = fq_ * (r.d2 + (dp - dq) * r.sq);
+      r.e1 = fp_ * (r.e1 - dp * r.sp);
+      r.e2 = fq_ * (r.e2 - dq * r.sq);
+      r.sp *= fp_;
+      r.sq *= fq_;
+      if (cmp > r.mp) r.mp = cmp;
+      if (cmq > r.mq) r.mq = cmq;
+    }
+    // A chunk is clean when every x - max >= -80: no -inf and no underflow, so the exponentials
+    // need no range handling and no term needs masking.
+    const float cnp = V::hmin(vnp), cnq = V::hmin(vnq);
+    const bool clean = double(cnp) - r.mp >= -80.0 && double(cnq) - r.mq >= -80.0;
+    if (clean) chunk_sums<SUMS, true>(cp, cq, len, r);
+    else chunk_sums<SUMS, false>(cp, cq, len, r);
+    if (cnp < r.np) r.np = cnp;
+    if (cnq < r.nq) r.nq = cnq;
+  }
+  r.bad_p = V::any(badp);
+  r.bad_q = V::any(badq);
+  r.clean = SUMS && double(r.np) - r.mp >= -80.0 && double(r.nq) - r.mq >= -80.0;
+  return r;
 }
 
 template <class T>
@@ -83,50 +198,6 @@ inline int64_t first_equal(const T* x, int64_t n, float m) {
   return -1;
 }
 
-// Sums relative to the row maxima: sp = sum e^a, sq = sum e^b (a = x_p - max_p, b = x_q - max_q),
-// d1 = sum e^a (a - b), and with FULL also d2 = sum e^b (b - a), e1 = sum e^a a, e2 = sum e^b b.
-struct PassB {
-  double sp = 0, sq = 0, d1 = 0, d2 = 0, e1 = 0, e2 = 0;
-};
-
-template <bool FULL, class TP, class TQ>
-inline PassB pass_b(const TP* xp, const TQ* xq, int64_t n, float mp, float mq) {
-  const F vmp = V::set1(mp), vmq = V::set1(mq), zero = V::zero();
-  V::D Dsp = V::dzero(), Dsq = V::dzero(), Dd1 = V::dzero(), Dd2 = V::dzero(), De1 = V::dzero(),
-       De2 = V::dzero();
-  F d1 = zero, d2 = zero, e1 = zero, e2 = zero;
-  sweep(xp, xq, n,
-        [&](F x, F y) {
-          const F a = V::sub(x, vmp), b = V::sub(y, vmq);
-          const F ea = V::exp(a), eb = V::exp(b);
-          const M ma = V::gt(ea, zero);
-          const F ab = V::sub(a, b);
-          // The normalisers go straight to float64: in float32 the small terms beside the
-          // row's maximum (e^0 = 1) would lose about 6e-8 each, which dominates a small KL.
-          V::acc(Dsp, ea);
-          V::acc(Dsq, eb);
-          d1 = V::add(d1, V::keep(ma, V::mul(ea, ab)));
-          if (FULL) {
-            const M mb = V::gt(eb, zero);
-            d2 = V::sub(d2, V::keep(mb, V::mul(eb, ab)));
-            e1 = V::add(e1, V::keep(ma, V::mul(ea, a)));
-            e2 = V::add(e2, V::keep(mb, V::mul(eb, b)));
-          }
-        },
-        [&] {
-          V::acc(Dd1, d1);
-          d1 = zero;
-          if (FULL) {
-            V::acc(Dd2, d2); V::acc(De1, e1); V::acc(De2, e2);
-            d2 = e1 = e2 = zero;
-          }
-        });
-  PassB r;
-  r.sp = V::hsum(Dsp); r.sq = V::hsum(Dsq); r.d1 = V::hsum(Dd1);
-  if (FULL) { r.d2 = V::hsum(Dd2); r.e1 = V::hsum(De1); r.e2 = V::hsum(De2); }
-  return r;
-}
-
 // Centring constants for the variances: log p - E[log p] = a - c, etc.
 // p - q = (e^a - e^b + k e^b) / Sp with k = (Sq - Sp) / Sq taken in float64, so that the
 // difference of two nearly equal probabilities is not the difference of two rounded ones.
@@ -137,7 +208,7 @@ struct PassC {
   double tv = 0, js = 0, v_pp = 0, v_qp = 0, v_qq = 0, v_pq = 0;
 };
 
-template <bool JS, bool VAR, class TP, class TQ>
+template <bool JS, bool VAR, bool CLEAN, class TP, class TQ>
 inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
   const F vmp = V::set1(c.mp), vmq = V::set1(c.mq), zero = V::zero();
   const F isp = V::set1(c.inv_sp), isq = V::set1(c.inv_sq), vk = V::set1(c.k), one = V::set1(1.0f),
@@ -147,9 +218,11 @@ inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
        D4 = V::dzero();
   F tv = zero, js = zero, v1 = zero, v2 = zero, v3 = zero, v4 = zero;
   sweep(xp, xq, n,
-        [&](F x, F y) {
+        [&](auto part, F x, F y) {
+          constexpr bool C = CLEAN && decltype(part)::full;
           const F a = V::sub(x, vmp), b = V::sub(y, vmq);
-          const F ea = V::exp(a), eb = V::exp(b);
+          const F ea = C ? V::exp_clean(a) : V::exp(a);
+          const F eb = C ? V::exp_clean(b) : V::exp(b);
           const F p = V::mul(ea, isp), q = V::mul(eb, isq);
           const F pq = V::mul(isp, V::fmadd(vk, eb, V::sub(ea, eb)));
           tv = V::add(tv, V::abs(pq));
@@ -245,8 +318,16 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
         tq = to_float(xq[t]);
       }
     }
-    const PassA pa = (want_rank && err == 0) ? pass_a<true>(xp, xq, n, tp, tq)
-                                             : pass_a<false>(xp, xq, n, tp, tq);
+    const int sums = want_full_b ? 2 : (want_b ? 1 : 0);
+    const bool rank = want_rank && err == 0;
+    PassAB pa;
+    if (rank) {
+      pa = sums == 2 ? pass_ab<true, 2>(xp, xq, n, tp, tq)
+         : sums == 1 ? pass_ab<true, 1>(xp, xq, n, tp, tq) : pass_ab<true, 0>(xp, xq, n, tp, tq);
+    } else {
+      pa = sums == 2 ? pass_ab<false, 2>(xp, xq, n, tp, tq)
+         : sums == 1 ? pass_ab<false, 1>(xp, xq, n, tp, tq) : pass_ab<false, 0>(xp, xq, n, tp, tq);
+    }
     if (pa.bad_p) err |= ERR_NONFINITE_P;
     else if (pa.mp == -INFINITY) err |= ERR_ALL_NEGINF_P;
     if (pa.bad_q) err |= ERR_NONFINITE_Q;
@@ -263,8 +344,7 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
       out[F_TOP1_AGREE][r] = first_equal(xp, n, pa.mp) == first_equal(xq, n, pa.mq) ? 1.0 : 0.0;
     if (!want_b) continue;
 
-    const PassB pb = want_full_b ? pass_b<true>(xp, xq, n, pa.mp, pa.mq)
-                                 : pass_b<false>(xp, xq, n, pa.mp, pa.mq);
+    const PassAB& pb = pa;
     const double lsp = std::log(pb.sp), lsq = std::log(pb.sq);
     const double lse_p = double(pa.mp) + lsp, lse_q = double(pa.mq) + lsq;
     if (want(F_LSE_P)) out[F_LSE_P][r] = lse_p;
@@ -297,10 +377,18 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
     ci.c_qq = float(lsq - h_q);
     ci.c_pq = float(lsp - ce_qp);
     PassC pc;
-    if (want_js && want_var) pc = pass_c<true, true>(xp, xq, n, ci);
-    else if (want_js) pc = pass_c<true, false>(xp, xq, n, ci);
-    else if (want_var) pc = pass_c<false, true>(xp, xq, n, ci);
-    else pc = pass_c<false, false>(xp, xq, n, ci);
+    // a clean row (every x - max >= -80 in both models) needs no range handling in exp
+    if (pa.clean) {
+      if (want_js && want_var) pc = pass_c<true, true, true>(xp, xq, n, ci);
+      else if (want_js) pc = pass_c<true, false, true>(xp, xq, n, ci);
+      else if (want_var) pc = pass_c<false, true, true>(xp, xq, n, ci);
+      else pc = pass_c<false, false, true>(xp, xq, n, ci);
+    } else {
+      if (want_js && want_var) pc = pass_c<true, true, false>(xp, xq, n, ci);
+      else if (want_js) pc = pass_c<true, false, false>(xp, xq, n, ci);
+      else if (want_var) pc = pass_c<false, true, false>(xp, xq, n, ci);
+      else pc = pass_c<false, false, false>(xp, xq, n, ci);
+    }
     if (want(F_TV)) { double tv = 0.5 * pc.tv; out[F_TV][r] = tv > 1.0 ? 1.0 : tv; }
     if (want(F_JS)) {
       const double ln2 = 0.69314718055994530942;

@@ -59,25 +59,40 @@ struct V {
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
   }
-  // exp(x), about 2 ulp for x in [-87, 88]; exactly 0 below -87 (including -inf).
+  // e^x for x in [-80, 0] ("clean" input, no -inf): x = (k/8) ln2 + r with |r| <= ln2/16,
+  // e^x = 2^(k>>3) * 2^((k&7)/8) * e^r, the middle factor from an 8-entry table (vpermps) and e^r
+  // by its degree-4 Taylor polynomial (truncation < 1.4e-9). Relative error about 1 ulp.
+  static F exp_clean(F x) {
+    const F magic = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23: rounds to an integer in the low bits
+    const F kf = _mm256_fmadd_ps(x, _mm256_set1_ps(11.5415602f), magic);  // x * 8 / ln 2
+    const __m256i ki = _mm256_castps_si256(kf);
+    const F k = _mm256_sub_ps(kf, magic);
+    F r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.086669921875f), x);  // ln2/8, split hi + lo
+    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.65243050e-05f), r);
+    const F table = _mm256_setr_ps(1.0f, 1.09050773f, 1.18920712f, 1.29683955f, 1.41421356f,
+                                   1.54221083f, 1.68179283f, 1.83400809f);  // 2^(j/8)
+    const F t = _mm256_permutevar8x32_ps(table, ki);  // uses k mod 8 (low 3 bits)
+    // (k >> 3) << 23 from the low bits of ki: the magic's own bits shift out entirely.
+    const __m256i e = _mm256_and_si256(_mm256_slli_epi32(ki, 20), _mm256_set1_epi32(int(0xff800000u)));
+    F y = _mm256_fmadd_ps(_mm256_set1_ps(1.0f / 24), r, _mm256_set1_ps(1.0f / 6));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(0.5f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.0f));
+    y = _mm256_mul_ps(y, t);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
+  }
+  // e^x for x <= 0 (any, including -inf): exactly 0 below -80 (e^-80 < 2e-35).
   static F exp(F x) {
-    const F lo = _mm256_set1_ps(-87.0f);
-    M under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.3762626647949f));
-    F n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    F r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    F y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(under, y);
+    const F lo = _mm256_set1_ps(-80.0f);
+    const M under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    return _mm256_andnot_ps(under, exp_clean(_mm256_max_ps(x, lo)));
+  }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static float hmin(F a) {
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_min_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
   }
   // Natural log for positive normal x (about 2 ulp); callers mask x <= 0.
   static F log(F x) {

@@ -66,6 +66,9 @@ struct V {
     y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
     return _mm512_maskz_mov_ps(M(~under), y);
   }
+  static F exp_clean(F x) { return exp(x); }
+  static F min(F a, F b) { return _mm512_min_ps(a, b); }
+  static float hmin(F a) { return _mm512_reduce_min_ps(a); }
   static F log(F x) {
     x = _mm512_max_ps(x, _mm512_castsi512_ps(_mm512_set1_epi32(0x00800000)));
     __m512i xi = _mm512_castps_si512(x);

@@ -23,6 +23,9 @@ struct V {
   static F abs(F a) { return std::fabs(a); }
   static F exp(F x) { return std::exp(x); }
   static F log(F x) { return std::log(x); }
+  static F exp_clean(F x) { return std::exp(x); }
+  static F min(F a, F b) { return a < b ? a : b; }
+  static float hmin(F a) { return a; }
   static M gt(F a, F b) { return a > b; }
   static M lt(F a, F b) { return a < b; }
   static M eq(F a, F b) { return a == b; }

@@ -316,3 +316,41 @@ def test_native_rechecks_bounds():
     # out-of-range targets that bypass Python validation are caught per row, not crashed on
     core.dense_panel(p, p, 0, 0, np.array([0, 7], np.int64), [(0, out)], err, 1)
     assert err[1] == core.ERR_TARGET_RANGE and np.isnan(out[1])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    v=st.integers(2049, 9000),
+    seed=st.integers(0, 2**32 - 1),
+    layout=st.sampled_from(["ramp_up", "ramp_down", "late_mass_p", "late_mass_q", "blocks", "plain"]),
+)
+def test_property_many_chunks(v, seed, layout):
+    """Rows longer than the kernel's 2048-element chunk: maxima that rise in later chunks, and
+    chunks where one model has only -inf, exercise the online rescaling."""
+    rng = np.random.default_rng(seed)
+    n = 4
+    p, q = _rows(rng, n, v, scale=2.0, noise=1.5)
+    ramp = np.linspace(0, 40, v, dtype=np.float32)
+    if layout == "ramp_up":
+        p += ramp
+        q += ramp[::-1].copy()
+    elif layout == "ramp_down":
+        p += ramp[::-1].copy()
+    elif layout == "late_mass_p":
+        p[:, : v - 100] = -np.inf
+    elif layout == "late_mass_q":
+        q[:, : v // 2] = -np.inf
+        q[:, -3:] += 30
+    elif layout == "blocks":
+        for a in (p, q):
+            for start in rng.integers(0, v, 3):
+                a[:, start : start + 2500] = -np.inf
+            a[:, rng.integers(0, v)] = 1.0
+    t = rng.integers(0, v, n)
+    res = fp.token_divergences(p, q, targets=t)
+    ref = dense.panel(p.astype(np.float64), q.astype(np.float64), t)
+    for name in res.fields:
+        a, b = res[name], ref[name]
+        inf = np.isinf(b)
+        np.testing.assert_array_equal(np.isinf(a), inf, err_msg=name)
+        np.testing.assert_allclose(a[~inf], b[~inf], rtol=RTOL, atol=ATOL, err_msg=name)
