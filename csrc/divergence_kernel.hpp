@@ -250,20 +250,34 @@ inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
             const M big = V::not_lt(V::abs(d), half);  // |d| >= 1/2 (or NaN where s == 0)
             if (V::any(V::mand(big, ms))) {
               const F u1 = V::mul(two, V::mul(p, inv)), u2 = V::mul(two, V::mul(q, inv));
-              const F l = V::add(V::keep(V::gt(u1, zero), V::mul(u1, V::log(u1))),
-                                 V::keep(V::gt(u2, zero), V::mul(u2, V::log(u2))));
+              F l;
+              if (C) {  // p, q > 0
+                l = V::fmadd(u1, V::log(u1), V::mul(u2, V::log(u2)));
+              } else {
+                l = V::add(V::keep(V::gt(u1, zero), V::mul(u1, V::log(u1))),
+                           V::keep(V::gt(u2, zero), V::mul(u2, V::log(u2))));
+              }
               f = V::select(big, l, f);
             }
-            js = V::add(js, V::keep(ms, V::mul(s, f)));
+            js = C ? V::fmadd(s, f, js) : V::add(js, V::keep(ms, V::mul(s, f)));
           }
           if (VAR) {
-            const M ma = V::gt(ea, zero), mb = V::gt(eb, zero);
             const F dpp = V::sub(a, cpp), dqp = V::sub(b, cqp);
             const F dqq = V::sub(b, cqq), dpq = V::sub(a, cpq);
-            v1 = V::add(v1, V::keep(ma, V::mul(ea, V::mul(dpp, dpp))));
-            v2 = V::add(v2, V::keep(ma, V::mul(ea, V::mul(dqp, dqp))));
-            v3 = V::add(v3, V::keep(mb, V::mul(eb, V::mul(dqq, dqq))));
-            v4 = V::add(v4, V::keep(mb, V::mul(eb, V::mul(dpq, dpq))));
+            const F w1 = V::mul(dpp, dpp), w2 = V::mul(dqp, dqp), w3 = V::mul(dqq, dqq),
+                    w4 = V::mul(dpq, dpq);
+            if (C) {  // every e^a, e^b > 0 and every difference finite
+              v1 = V::fmadd(ea, w1, v1);
+              v2 = V::fmadd(ea, w2, v2);
+              v3 = V::fmadd(eb, w3, v3);
+              v4 = V::fmadd(eb, w4, v4);
+            } else {
+              const M ma = V::gt(ea, zero), mb = V::gt(eb, zero);
+              v1 = V::add(v1, V::keep(ma, V::mul(ea, w1)));
+              v2 = V::add(v2, V::keep(ma, V::mul(ea, w2)));
+              v3 = V::add(v3, V::keep(mb, V::mul(eb, w3)));
+              v4 = V::add(v4, V::keep(mb, V::mul(eb, w4)));
+            }
           }
         },
         [&] {
