@@ -151,3 +151,69 @@ def field_list(name: str, fields: Iterable[str] | str | None, valid: Sequence[st
         raise ValueError(f"{name}: empty; name at least one of: {', '.join(valid)}")
     want = set(requested)
     return [f for f in valid if f in want]
+
+
+def _where_position(offsets: np.ndarray | None, i: int) -> str:
+    if offsets is None or offsets.shape[0] < 2:
+        return ""
+    seq = int(np.searchsorted(offsets, i, side="right")) - 1
+    return f" (sequence {seq}, position {i - int(offsets[seq])})"
+
+
+def readonly_view(a: np.ndarray) -> np.ndarray:
+    """``a`` as an aligned, read-only view (a copy only if it is misaligned).
+
+    The Numba kernels are compiled for one array type (read-only, C-contiguous, aligned); a
+    read-only view of a writeable array costs nothing and keeps them monomorphic.
+    """
+    if not a.flags.aligned:
+        a = a.copy()
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def position_values(
+    name: str,
+    a: np.ndarray,
+    offsets: np.ndarray | None = None,
+    *,
+    neginf: bool = True,
+    posinf: bool = False,
+    nonnegative: bool = False,
+    why: str = "",
+) -> None:
+    """Check the values of a float64 per-position vector: never NaN; +-inf and negatives as allowed.
+
+    Errors name the first offending index and, with ``offsets``, its sequence and position.
+    One reduction when every value is finite (the common case); a detailed pass otherwise.
+    """
+    if a.size == 0:
+        return
+    total = float(np.add.reduce(a))
+    if not np.isfinite(total):  # some NaN or inf (or an overflowing sum): find out which
+        nan = np.flatnonzero(np.isnan(a))
+        if nan.size:
+            i = int(nan[0])
+            raise ValueError(
+                f"{name}: contains NaN at index {i}{_where_position(offsets, i)}"
+                f" ({nan.size} NaN value(s)){why}"
+            )
+        for sign, allowed in ((1.0, posinf), (-1.0, neginf)):
+            if allowed:
+                continue
+            bad = np.flatnonzero(a == sign * np.inf)
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(
+                    f"{name}: {'+' if sign > 0 else '-'}inf at index {i}{_where_position(offsets, i)}"
+                    f" ({bad.size} such value(s)){why}"
+                )
+    if nonnegative:
+        if float(np.min(a)) < 0:
+            neg = np.flatnonzero(a < 0)
+            i = int(neg[0])
+            raise ValueError(
+                f"{name}: expected values >= 0, got {name}[{i}] = {float(a[i])!r}"
+                f"{_where_position(offsets, i)} ({neg.size} negative value(s)){why}"
+            )
