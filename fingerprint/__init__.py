@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
+from . import scores
 from .divergence import token_divergences
 from .result import ALL_FIELDS, DivergenceResult
 
@@ -18,6 +19,7 @@ __all__ = [
     "DivergenceResult",
     "__version__",
     "get_num_threads",
+    "scores",
     "set_num_threads",
     "set_simd",
     "simd_info",
