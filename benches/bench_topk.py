@@ -6,13 +6,15 @@ targets. Run with pytest-benchmark,
     python -P -m pytest benches/bench_topk.py -s --benchmark-columns=min,mean,rounds
 
 (``-P`` keeps the source tree off sys.path so the installed package with its native module is
-imported), or as a script, ``python benches/bench_topk.py [N]``. Both check that the two
-implementations agree before timing and print the speed-up.
+imported; FINGERPRINT_BENCH_N=20000 for a quick smoke run), or as a script,
+``python -P benches/bench_topk.py [N]``. Both check that the two implementations agree and print
+the speed-up (NumPy time / native time with the default thread count).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 
@@ -21,7 +23,8 @@ import numpy as np
 from fingerprint.result import ALL_FIELDS
 from fingerprint.topk import topk_divergences
 
-N, K, VOCAB = 1_000_000, 20, 100_000
+N = int(os.environ.get("FINGERPRINT_BENCH_N", "1000000"))  # smaller for a smoke run
+K, VOCAB = 20, 100_000
 LN2 = math.log(2.0)
 _times: dict[str, float] = {}
 
@@ -162,7 +165,7 @@ def test_native_bucket(benchmark):
     args = _get_inputs()
     res = benchmark.pedantic(native_bucket, args=args, rounds=3, iterations=1, warmup_rounds=1)
     _times["native"] = benchmark.stats.stats.min
-    m = 50_000
+    m = min(N, 50_000)
     check_agree(res_slice(res, m), numpy_bucket(*(a[:m] for a in args)))
     if "numpy" in _times:
         print(f"\nbucket panel, k={K}, N={N}: NumPy {_times['numpy']:.3f} s, native {_times['native']:.3f} s, "

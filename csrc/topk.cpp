@@ -276,9 +276,10 @@ struct Side {
   double* p;
   int32_t* match;     // index of the same id in the other model's row, or -1
   int64_t n = 0;
-  double mass = 0;    // sum of p, in row order
-  double s1 = 0;      // sum of p lp over p > 0, in row order
-  double shared = 0;  // (Q only) sum of q over the ids in both rows, in row order
+  // sums in row order (the AVX2 kernel: per lane, then lane by lane)
+  double mass = 0;    // sum of p
+  double s1 = 0;      // sum of p lp over p > 0
+  double shared = 0;  // (Q only) sum of q over the ids in both rows
   int64_t top = 0;    // first index of the largest log-prob
 };
 
