@@ -4,12 +4,15 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "dispatch.hpp"
 #include "divergence.hpp"
+#include "topk.hpp"
 
 namespace py = pybind11;
 
@@ -80,6 +83,97 @@ void dense_panel(const py::array& p, const py::array& q, int dtype_p, int dtype_
   }
 }
 
+// ---- top-k panel (fingerprint.topk) ---------------------------------------------------------
+
+const char* const kTopkFieldNames[fp::TK_NUM_FIELDS] = {
+    "logprob_p", "logprob_q", "rank_p", "rank_q", "entropy_p", "entropy_q",
+    "cross_entropy_pq", "cross_entropy_qp", "kl_pq", "kl_qp", "js", "tv", "top1_agree",
+    "var_logp_p", "var_logq_p", "var_logq_q", "var_logp_q"};
+const char* const kTopkTailNames[fp::NUM_TAILS] = {"bucket", "ignore", "renormalize", "geometric"};
+
+bool native_order(const py::dtype& dt) {
+  const char b = dt.byteorder();
+  const uint16_t probe = 1;
+  unsigned char first;
+  std::memcpy(&first, &probe, 1);
+  return b == '=' || b == '|' || b == (first == 1 ? '<' : '>');
+}
+
+// One model's [n, k] ids (int32/int64) and log-probs (float32/float64), any strides that are
+// whole multiples of the item size, aligned data.
+void topk_side(const py::array& ids, const py::array& lps, const char* ids_name, const char* lp_name,
+               fp::TopkSide& s) {
+  if (ids.ndim() != 2) fail(std::string(ids_name) + ": expected a 2-D array");
+  if (lps.ndim() != 2) fail(std::string(lp_name) + ": expected a 2-D array");
+  const py::dtype di = ids.dtype(), dl = lps.dtype();
+  if (di.kind() != 'i' || (di.itemsize() != 4 && di.itemsize() != 8) || !native_order(di))
+    fail(std::string(ids_name) + ": expected native int32 or int64");
+  if (dl.kind() != 'f' || (dl.itemsize() != 4 && dl.itemsize() != 8) || !native_order(dl))
+    fail(std::string(lp_name) + ": expected native float32 or float64");
+  if (ids.shape(0) != lps.shape(0) || ids.shape(1) != lps.shape(1))
+    fail(std::string(ids_name) + " and " + lp_name + " must have the same shape");
+  for (const py::array* a : {&ids, &lps}) {
+    const py::ssize_t it = a->itemsize();
+    if (a->strides(0) % it != 0 || a->strides(1) % it != 0 ||
+        reinterpret_cast<uintptr_t>(a->data()) % static_cast<uintptr_t>(it) != 0)
+      fail(std::string(a == &ids ? ids_name : lp_name) + ": strides or data not aligned to the item size");
+  }
+  s.ids = ids.data();
+  s.logprobs = lps.data();
+  s.ids64 = di.itemsize() == 8;
+  s.lp64 = dl.itemsize() == 8;
+  s.k = ids.shape(1);
+  s.id_stride0 = ids.strides(0) / ids.itemsize();
+  s.id_stride1 = ids.strides(1) / ids.itemsize();
+  s.lp_stride0 = lps.strides(0) / lps.itemsize();
+  s.lp_stride1 = lps.strides(1) / lps.itemsize();
+}
+
+template <class T>
+T* topk_vector(const py::object& obj, const char* name, py::ssize_t n, char kind, bool writable) {
+  // must be an existing ndarray: a temporary conversion would not outlive this call
+  if (!py::isinstance<py::array>(obj)) fail(std::string(name) + ": expected a NumPy array");
+  const py::array a = py::reinterpret_borrow<py::array>(obj);
+  const py::dtype dt = a.dtype();
+  if (dt.kind() != kind || dt.itemsize() != py::ssize_t(sizeof(T)) || !native_order(dt))
+    fail(std::string(name) + ": expected a native " + (kind == 'f' ? "float" : "int") +
+         std::to_string(8 * sizeof(T)) + " array");
+  return vector_ptr<T>(a, name, n, writable);
+}
+
+void topk_panel(const py::array& p_ids, const py::array& p_logprobs, const py::array& q_ids,
+                const py::array& q_logprobs, int tail, int64_t vocab, const py::object& targets,
+                const py::object& p_target_logprobs, const py::object& q_target_logprobs,
+                const std::vector<std::pair<int, py::array>>& outs, const py::array& errors,
+                int num_threads) {
+  fp::TopkArgs a;
+  topk_side(p_ids, p_logprobs, "p_ids", "p_logprobs", a.p);
+  topk_side(q_ids, q_logprobs, "q_ids", "q_logprobs", a.q);
+  if (p_ids.shape(0) != q_ids.shape(0)) fail("p and q must have the same number of rows");
+  if (tail < 0 || tail >= fp::NUM_TAILS) fail("unknown tail code " + std::to_string(tail));
+  if (vocab < 0) fail("vocab must be >= 0 (0 = unknown)");
+  if (tail == fp::TAIL_GEOMETRIC && vocab < 1) fail("tail 'geometric' needs the vocabulary size");
+  if (num_threads < 1) fail("num_threads must be >= 1");
+  if (a.p.k > (int64_t(1) << 30) || a.q.k > (int64_t(1) << 30)) fail("top-k lists too long");
+  a.n = p_ids.shape(0);
+  a.tail = tail;
+  a.vocab = vocab;
+  if (!targets.is_none()) a.targets = topk_vector<const int64_t>(targets, "targets", a.n, 'i', false);
+  if (!p_target_logprobs.is_none())
+    a.p.target_logprobs = topk_vector<const double>(p_target_logprobs, "p_target_logprobs", a.n, 'f', false);
+  if (!q_target_logprobs.is_none())
+    a.q.target_logprobs = topk_vector<const double>(q_target_logprobs, "q_target_logprobs", a.n, 'f', false);
+  for (const auto& fo : outs) {
+    if (fo.first < 0 || fo.first >= fp::TK_NUM_FIELDS) fail("unknown field index " + std::to_string(fo.first));
+    a.out[fo.first] = topk_vector<double>(fo.second, kTopkFieldNames[fo.first], a.n, 'f', true);
+  }
+  a.errors = topk_vector<int32_t>(errors, "errors", a.n, 'i', true);
+  {
+    py::gil_scoped_release release;
+    fp::topk_panel(a, num_threads);
+  }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -103,4 +197,28 @@ PYBIND11_MODULE(_core, m) {
   m.def("dense_panel", &dense_panel, py::arg("p"), py::arg("q"), py::arg("dtype_p"), py::arg("dtype_q"),
         py::arg("targets"), py::arg("outs"), py::arg("errors"), py::arg("num_threads"),
         "Dense divergence panel over rows of p and q; writes the requested float64 outputs in place.");
+
+  // top-k panel
+  std::vector<std::string> tk_names(kTopkFieldNames, kTopkFieldNames + fp::TK_NUM_FIELDS);
+  m.attr("TOPK_FIELDS") = py::tuple(py::cast(tk_names));
+  std::vector<std::string> tails(kTopkTailNames, kTopkTailNames + fp::NUM_TAILS);
+  m.attr("TOPK_TAILS") = py::tuple(py::cast(tails));
+  m.attr("TOPK_POSITIVE_TOL") = fp::kTopkPositiveTol;
+  m.attr("TOPK_MASS_TOL") = fp::kTopkMassTol;
+  m.attr("TOPK_TARGET_TOL") = fp::kTopkTargetTol;
+  m.attr("TOPK_TAIL_EPS") = fp::kTopkTailEps;
+  m.attr("TK_ERR_ID_P") = int(fp::TK_ERR_ID_P);
+  m.attr("TK_ERR_NAN_P") = int(fp::TK_ERR_NAN_P);
+  m.attr("TK_ERR_POSITIVE_P") = int(fp::TK_ERR_POSITIVE_P);
+  m.attr("TK_ERR_DUP_P") = int(fp::TK_ERR_DUP_P);
+  m.attr("TK_ERR_MASS_P") = int(fp::TK_ERR_MASS_P);
+  m.attr("TK_ERR_TARGET_P") = int(fp::TK_ERR_TARGET_P);
+  m.attr("TK_ERR_VOCAB_P") = int(fp::TK_ERR_VOCAB_P);
+  m.attr("TK_ERR_TARGET_RANGE") = int(fp::TK_ERR_TARGET_RANGE);
+  m.def("topk_panel", &topk_panel, py::arg("p_ids"), py::arg("p_logprobs"), py::arg("q_ids"),
+        py::arg("q_logprobs"), py::arg("tail"), py::arg("vocab"), py::arg("targets"),
+        py::arg("p_target_logprobs"), py::arg("q_target_logprobs"), py::arg("outs"),
+        py::arg("errors"), py::arg("num_threads"),
+        "Top-k divergence panel (the _Q error bit of each pair is the _P bit shifted left by one); "
+        "writes the requested float64 outputs and per-row error bits in place.");
 }

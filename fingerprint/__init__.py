@@ -11,6 +11,7 @@ from ._threads import get_num_threads, set_num_threads
 from . import scores
 from .divergence import token_divergences
 from .result import ALL_FIELDS, DivergenceResult
+from .topk import topk_divergences
 
 __version__ = "0.1.0"
 
@@ -24,4 +25,5 @@ __all__ = [
     "set_simd",
     "simd_info",
     "token_divergences",
+    "topk_divergences",
 ]

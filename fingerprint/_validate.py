@@ -153,7 +153,8 @@ def field_list(name: str, fields: Iterable[str] | str | None, valid: Sequence[st
     return [f for f in valid if f in want]
 
 
-def _where_position(offsets: np.ndarray | None, i: int) -> str:
+def where_position(offsets: np.ndarray | None, i: int) -> str:
+    """" (sequence s, position j)" for row ``i`` when ``offsets`` are known, else ""."""
     if offsets is None or offsets.shape[0] < 2:
         return ""
     seq = int(np.searchsorted(offsets, i, side="right")) - 1
@@ -196,7 +197,7 @@ def position_values(
         if nan.size:
             i = int(nan[0])
             raise ValueError(
-                f"{name}: contains NaN at index {i}{_where_position(offsets, i)}"
+                f"{name}: contains NaN at index {i}{where_position(offsets, i)}"
                 f" ({nan.size} NaN value(s)){why}"
             )
         for sign, allowed in ((1.0, posinf), (-1.0, neginf)):
@@ -206,7 +207,7 @@ def position_values(
             if bad.size:
                 i = int(bad[0])
                 raise ValueError(
-                    f"{name}: {'+' if sign > 0 else '-'}inf at index {i}{_where_position(offsets, i)}"
+                    f"{name}: {'+' if sign > 0 else '-'}inf at index {i}{where_position(offsets, i)}"
                     f" ({bad.size} such value(s)){why}"
                 )
     if nonnegative:
@@ -215,5 +216,95 @@ def position_values(
             i = int(neg[0])
             raise ValueError(
                 f"{name}: expected values >= 0, got {name}[{i}] = {float(a[i])!r}"
-                f"{_where_position(offsets, i)} ({neg.size} negative value(s)){why}"
+                f"{where_position(offsets, i)} ({neg.size} negative value(s)){why}"
             )
+
+# ---- top-k inputs (fingerprint.topk) ----------------------------------------------------------
+
+
+def _layout_ok(a: np.ndarray) -> bool:
+    """Strides (any order, any sign) whole multiples of the item size and aligned data."""
+    return a.flags.aligned and all(s % a.itemsize == 0 for s in a.strides)
+
+
+def topk_ids(name: str, x: object) -> np.ndarray:
+    """A 2-D [positions, k] id matrix: int32/int64 kept as they are, other integers widened to int64.
+
+    -1 marks padding; other values are checked by the kernel (row by row, with the message built
+    by the caller). Any strides are accepted; a copy is made only for byte order or alignment.
+    """
+    a = _as_array(name, x)
+    if a.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array [positions, k], got shape {a.shape}"
+            + (" (add a leading axis with x[None, :] for one position)" if a.ndim == 1 else "")
+        )
+    dt = a.dtype
+    if dt == np.bool_ or not np.issubdtype(dt, np.integer):
+        raise TypeError(f"{name}: expected an integer array of token ids, got dtype {dt}")
+    if dt.kind == "u" and dt.itemsize == 8 and a.size and int(a.max()) > np.iinfo(np.int64).max:
+        bad = np.unravel_index(int(np.argmax(a)), a.shape)
+        raise ValueError(
+            f"{name}: id {int(a[bad])} at {tuple(int(b) for b in bad)} does not fit in int64"
+        )
+    if dt.kind == "i" and dt.itemsize in (4, 8):
+        if not dt.isnative:
+            a = a.astype(dt.newbyteorder("="))
+    else:
+        a = a.astype(np.int64)  # widening: int8/16, uint8/16/32, and uint64 checked above
+    if not _layout_ok(a):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def topk_logprobs(name: str, x: object) -> np.ndarray:
+    """A 2-D float32/float64 log-prob matrix; float16 and bfloat16 are widened exactly to float32."""
+    a = _as_array(name, x)
+    if a.ndim != 2:
+        raise ValueError(
+            f"{name}: expected a 2-D array [positions, k], got shape {a.shape}"
+            + (" (add a leading axis with x[None, :] for one position)" if a.ndim == 1 else "")
+        )
+    dt = a.dtype
+    if dt.kind == "f" and dt.itemsize in (4, 8):
+        if not dt.isnative:
+            a = a.astype(dt.newbyteorder("="))
+    elif (dt.kind == "f" and dt.itemsize == 2) or dt.name == "bfloat16":
+        a = a.astype(np.float32)  # exact
+    else:
+        raise TypeError(f"{name}: expected float32 or float64 log-probabilities, got dtype {dt}")
+    if not _layout_ok(a):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def choice(name: str, value: object, valid: Sequence[str]) -> str:
+    """One of the strings `valid`."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {', '.join(map(repr, valid))}, got {type(value).__name__}")
+    if value not in valid:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, valid))}, got {value!r}")
+    return value
+
+
+def positive_int(name: str, x: object) -> int:
+    """A Python int >= 1 (bools rejected)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{name}: expected a positive integer, got {type(x).__name__}")
+    value = int(x)
+    if value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value}")
+    return value
+
+
+def logprob_vector(name: str, x: object, *, length: int, tol: float) -> np.ndarray:
+    """1-D float64 log-probs of length `length`: NaN (unknown) and -inf allowed, none above `tol`."""
+    a = float_vector(name, x, length=length)
+    bad = np.flatnonzero(a > tol)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{name}: log-probabilities must be <= 0 (rounding up to {tol:g} is accepted); "
+            f"{name}[{i}] = {float(a[i])!r}"
+        )
+    return a

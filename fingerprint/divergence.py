@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _native
 from ._threads import resolve_num_threads
-from ._validate import field_list, index_vector, logit_matrix, offsets_vector
+from ._validate import field_list, index_vector, logit_matrix, offsets_vector, where_position
 from .result import ALL_FIELDS, TARGET_FIELDS, DivergenceResult
 
 # How far a row of log-probs (logits=False) may be from normalised, by storage type: rounding of
@@ -94,18 +94,11 @@ def token_divergences(
             if bad.size:
                 i = int(bad[0])
                 raise ValueError(
-                    f"{name}: logits=False but row {i}{_where(offs, i)} is not normalised: "
+                    f"{name}: logits=False but row {i}{where_position(offs, i)} is not normalised: "
                     f"log(sum(exp({name}[{i}]))) = {arr[i]:.6g}; pass logits=True for raw logits"
                 )
     meta = {"kind": "dense", "vocab": vocab, "logits": bool(logits)}
     return DivergenceResult(outs, offs, meta)
-
-
-def _where(offsets: np.ndarray | None, row: int) -> str:
-    if offsets is None:
-        return ""
-    seq = int(np.searchsorted(offsets, row, side="right")) - 1
-    return f" (sequence {seq}, position {row - int(offsets[seq])})"
 
 
 def _as_float(row: np.ndarray, code: int) -> np.ndarray:
@@ -117,7 +110,7 @@ def _as_float(row: np.ndarray, code: int) -> np.ndarray:
 def _raise_row_error(core, errors, pa, qa, code_p, code_q, offs) -> None:
     i = int(np.flatnonzero(errors)[0])
     e = int(errors[i])
-    where = _where(offs, i)
+    where = where_position(offs, i)
     for name, arr, code, nonfinite, allneg in (
         ("p", pa, code_p, core.ERR_NONFINITE_P, core.ERR_ALL_NEGINF_P),
         ("q", qa, code_q, core.ERR_NONFINITE_Q, core.ERR_ALL_NEGINF_Q),
