@@ -78,6 +78,8 @@ def index_vector(
     name: str, x: object, *, length: int | None = None, upper: int | None = None
 ) -> np.ndarray:
     """A 1-D int64 array (copied only if its dtype or layout differ), values in [0, upper)."""
+    if isinstance(x, (list, tuple)) and len(x) == 0:
+        x = np.zeros(0, dtype=np.int64)  # an empty list has no dtype; NumPy would say float64
     a = _as_array(name, x)
     if a.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {a.shape}")
