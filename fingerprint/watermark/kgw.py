@@ -324,11 +324,13 @@ class KGW:
 
     # -- detection ---------------------------------------------------------------------------
 
-    def detect(self, ids: object, *, return_mask: bool = False) -> WatermarkResult:
-        """Score one text (1-D token ids). Raises ValueError if it is shorter than the scheme needs."""
+    def detect(self, ids: object, *, return_mask: bool = False, num_threads: int | None = None) -> WatermarkResult:
+        """Score one text (1-D token ids). Raises ValueError if it is shorter than the scheme needs.
+        The green tests of a long text run in parallel (identical results for any ``num_threads``)."""
         a = index_vector("ids", ids, upper=self.vocab_size)
         return_mask = boolean("return_mask", return_mask)
-        batch = self._run(a, np.array([0, a.shape[0]], dtype=np.int64), return_mask, 1, stacklevel=3)
+        nthreads = resolve_num_threads(num_threads)
+        batch = self._run(a, np.array([0, a.shape[0]], dtype=np.int64), return_mask, nthreads, stacklevel=3)
         if batch.too_short[0]:
             stripped = int(self.bos_token_id is not None and a.size > 0 and a[0] == self.bos_token_id)
             raise ValueError(
