@@ -53,6 +53,15 @@ void in_prefix8(const uint32_t* seeds32, const uint32_t* tokens, int count, int6
   generic::in_prefix8(seeds32, tokens, count, steps, table, out);
 }
 
+void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count, int64_t steps,
+                     const PermTable& table, uint8_t* out) {
+  if (count < 0 || count > kMultiMax) throw std::invalid_argument("in_prefix_multi: count out of range");
+#if defined(FP_HAVE_X86_KERNELS)
+  if (simd_level() >= SIMD_AVX2) return avx2::in_prefix_multi(seed32, tokens, count, steps, table, out);
+#endif
+  generic::in_prefix_multi(seed32, tokens, count, steps, table, out);
+}
+
 void TorchMT::fill(uint32_t* out, int64_t n) {
   int64_t done = 0;
   while (done < n) {

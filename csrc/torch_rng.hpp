@@ -97,6 +97,12 @@ bool in_prefix(uint32_t seed32, uint32_t token, int64_t steps, const PermTable& 
 void in_prefix8(const uint32_t* seeds32, const uint32_t* tokens, int count, int64_t steps,
                 const PermTable& table, uint8_t* out);
 
+// in_prefix for up to kMultiMax tokens under one seed: out[k] = 0/1. Cheaper than building the
+// prefix while there are few tokens.
+constexpr int kMultiMax = 16;
+void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count, int64_t steps,
+                     const PermTable& table, uint8_t* out);
+
 // Per kernel set (torch_rng_kernel.hpp): state initialisation, one block of kMtN tempered outputs,
 // and the membership scan.
 #define FP_TRNG_DECLARE(isa)                                                            \
@@ -106,6 +112,8 @@ void in_prefix8(const uint32_t* seeds32, const uint32_t* tokens, int count, int6
   bool in_prefix(uint32_t seed32, uint32_t token, int64_t steps, const PermTable& t);   \
   void in_prefix8(const uint32_t* seeds32, const uint32_t* tokens, int count,           \
                   int64_t steps, const PermTable& t, uint8_t* out);                     \
+  void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count,              \
+                       int64_t steps, const PermTable& t, uint8_t* out);                \
   }
 FP_TRNG_DECLARE(generic)
 #if defined(FP_HAVE_X86_KERNELS)

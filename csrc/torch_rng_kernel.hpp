@@ -112,29 +112,37 @@ namespace {
 constexpr int kStateStride = kMtN + 8;  // padded for full-vector loads
 
 // The scan for one token from a freshly initialised state s (kStateStride words; consumed).
-bool in_prefix_state(uint32_t* s, uint32_t token, int64_t steps, const PermTable& t) {
+// Follows a token at position p (>= b0) through steps b0 .. b0 + lim - 1, whose twisted state
+// words are s[0 .. lim); returns true as soon as it is placed (p is then meaningless), else false
+// with p its position after the block.
+inline bool scan_block(const uint32_t* s, uint32_t b0, uint32_t lim, uint32_t& p, const PermTable& t) {
   const uint32_t n = static_cast<uint32_t>(t.n);
   const uint64_t* c = t.c.data();
+  uint32_t b = 0;
+  while (b < lim) {
+    if (p == b0 + b) {
+      // The token sits at step i: it goes to the partner (and stays placed if z % d == 0).
+      const uint32_t i = b0 + b;
+      const uint32_t j = i + fastmod(temper(s[b]), c[i], n - i);
+      if (j == i) return true;
+      p = j;
+      ++b;
+      continue;
+    }
+    const uint32_t stop = lim < p - b0 ? lim : p - b0;
+    if (scan_hits(s, b, stop, b0, p, t) >= 0) return true;
+    b = stop;
+  }
+  return false;
+}
+
+// The scan for one token from a freshly initialised state s (kStateStride words; consumed).
+bool in_prefix_state(uint32_t* s, uint32_t token, int64_t steps, const PermTable& t) {
   uint32_t p = token;  // current position of the token; always >= the current step
   for (int64_t base = 0; base < steps; base += kMtN) {
     const uint32_t lim = static_cast<uint32_t>(steps - base < kMtN ? steps - base : kMtN);
     mt_twist(s, static_cast<int>(lim));  // a partial last block leaves the rest unused
-    const uint32_t b0 = static_cast<uint32_t>(base);
-    uint32_t b = 0;
-    while (b < lim) {
-      if (p == b0 + b) {
-        // The token sits at step i: it goes to the partner (and stays placed if z % d == 0).
-        const uint32_t i = b0 + b;
-        const uint32_t j = i + fastmod(temper(s[b]), c[i], n - i);
-        if (j == i) return true;
-        p = j;
-        ++b;
-        continue;
-      }
-      const uint32_t stop = lim < p - b0 ? lim : p - b0;
-      if (scan_hits(s, b, stop, b0, p, t) >= 0) return true;
-      b = stop;
-    }
+    if (scan_block(s, static_cast<uint32_t>(base), lim, p, t)) return true;
   }
   return false;
 }
@@ -159,4 +167,29 @@ void in_prefix8(const uint32_t* seeds, const uint32_t* tokens, int count, int64_
     for (int k = 0; k < 8; ++k) states[k * kStateStride + j] = cur[k];
   }
   for (int k = 0; k < count; ++k) out[k] = in_prefix_state(states + k * kStateStride, tokens[k], steps, t) ? 1 : 0;
+}
+
+void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count, int64_t steps,
+                     const PermTable& t, uint8_t* out) {
+  // One generator, several tokens: each block is generated once and scanned for every token
+  // still unplaced.
+  uint32_t s[kStateStride] = {};
+  mt_init(s, seed32);
+  uint32_t pos[kMultiMax];
+  int active = count;
+  for (int k = 0; k < count; ++k) {
+    pos[k] = tokens[k];
+    out[k] = 0;
+  }
+  for (int64_t base = 0; base < steps && active > 0; base += kMtN) {
+    const uint32_t lim = static_cast<uint32_t>(steps - base < kMtN ? steps - base : kMtN);
+    mt_twist(s, static_cast<int>(lim));
+    for (int k = 0; k < count; ++k) {
+      if (out[k]) continue;
+      if (scan_block(s, static_cast<uint32_t>(base), lim, pos[k], t)) {
+        out[k] = 1;
+        --active;
+      }
+    }
+  }
 }

@@ -246,7 +246,8 @@ void kgw_detect_batch(const KgwConfig& c, const int64_t* ids, int64_t n_ids, con
   group_start.push_back(int64_t(uniq.size()));
   const int64_t n_groups = int64_t(group_start.size()) - 1;
 
-  // 3. Green flag of each distinct pair: one tracked token, or a built prefix for several.
+  // 3. Green flag of each distinct pair: tracked tokens (one or a few per seed), or a built
+  //    prefix for seeds with many tokens.
   const int64_t steps = c.select_head ? c.green_size : c.vocab - c.green_size;
   std::shared_ptr<const trng::PermTable> table;
   if (n_groups > 0) table = trng::perm_table(c.vocab, steps);
@@ -270,6 +271,15 @@ void kgw_detect_batch(const KgwConfig& c, const int64_t* ids, int64_t n_ids, con
         toks8[pending] = static_cast<uint32_t>(uniq[size_t(a)] & 0xFFFFFFFFu);
         where8[pending] = a;
         if (++pending == 8) flush();
+        continue;
+      }
+      if (z - a <= trng::kMultiMax) {  // a few tokens: follow each through one shared stream
+        uint32_t toks[trng::kMultiMax];
+        uint8_t res[trng::kMultiMax];
+        const int cnt = static_cast<int>(z - a);
+        for (int k = 0; k < cnt; ++k) toks[k] = static_cast<uint32_t>(uniq[size_t(a + k)] & 0xFFFFFFFFu);
+        trng::in_prefix_multi(seed32, toks, cnt, steps, *table, res);
+        for (int k = 0; k < cnt; ++k) green[size_t(a + k)] = (bool(res[k]) == c.select_head) ? 1 : 0;
         continue;
       }
       if (!builder) builder = std::make_unique<trng::PrefixBuilder>(table);

@@ -472,3 +472,32 @@ def test_processor_shapes_and_errors(rng):
     # the green-list cache is keyed by seed and does not change results
     again = proc(np.array([[1, 2], [3, 4]]), logits)
     np.testing.assert_array_equal(again, out)
+
+
+def test_import_is_light(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import fingerprint.watermark as w; "
+        "print(','.join(m for m in ('scipy', 'torch', 'numba', 'fingerprint._core') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("n_targets", [1, 2, 5, 16, 17, 60])
+@pytest.mark.parametrize("select", [True, False])
+def test_group_paths_agree_with_randperm(n_targets, select):
+    # one context followed by n distinct tokens: a seed with n tokens (single, shared-stream and
+    # built-prefix paths of the native code)
+    v, gamma = 32000, 0.25
+    k = KGW(v, gamma=gamma, seeding="lefthash", compat="lm-watermarking", select_green_tokens=select)
+    rng = np.random.default_rng(n_targets)
+    ctx = 1234
+    targets = rng.choice(v, n_targets, replace=False)
+    ids = np.ravel(np.column_stack([np.full(n_targets, ctx), targets]))
+    res = k.detect(ids, return_mask=True)
+    perm = torch_randperm(k.seed_of([ctx]), v)
+    green = set((perm[: k.green_size] if select else perm[v - k.green_size :]).tolist())
+    np.testing.assert_array_equal(res.green_token_mask[1::2], [t in green for t in targets])
