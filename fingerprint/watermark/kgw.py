@@ -46,8 +46,10 @@ Differences between ``compat="transformers"`` and ``compat="lm-watermarking"``
    the named schemes and takes a key only in the ff form. Here a non-default ``hash_key`` with a
    named lm-watermarking scheme means that scheme's ff form with this key.
 5. p-value: transformers ``0.5 * erfc(z / sqrt(2))`` (torch, float64); lm-watermarking
-   ``scipy.stats.norm.sf(z)``. Both are normal approximations (``p_value``); they agree to a few
-   ulps. ``p_value_exact`` is the same for both.
+   ``scipy.stats.norm.sf(z)``. Both are normal approximations (``p_value``). Here transformers'
+   formula is evaluated with SciPy's erfc, which differs from torch's by at most a few ulps
+   (relative 1e-14); lm-watermarking's is reproduced bit for bit. ``p_value_exact`` is the same
+   for both modes.
 6. Repeated n-grams: transformers' detector counts them by default
    (``ignore_repeated_ngrams=False``), lm-watermarking's ignores them by default (True). This
    class defaults to True (valid p-values); pass False to reproduce transformers' default.
@@ -67,7 +69,9 @@ Differences between ``compat="transformers"`` and ``compat="lm-watermarking"``
    transformers the top 40, lm-watermarking the top 41 (its loop stops after index 40). Ties in
    the logits are ordered by token id here (torch's sort order for ties is unspecified). When
    the prefix is shorter than the context, transformers returns the logits unchanged,
-   lm-watermarking raises; so does this processor.
+   lm-watermarking raises; so does this processor. When none of the candidates passes,
+   transformers 5.24 raises an IndexError (it indexes with an empty float tensor); this processor
+   returns the logits unchanged.
 
 Valid p-values
 --------------
