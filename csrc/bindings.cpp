@@ -176,6 +176,10 @@ void topk_panel(const py::array& p_ids, const py::array& p_logprobs, const py::a
 
 }  // namespace
 
+namespace fpwm_bind {
+void register_watermark(py::module_& m);  // watermark section, at the end of this file
+}
+
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fingerprint native kernels (private; use the fingerprint package)";
   std::vector<std::string> names(kDenseFieldNames, kDenseFieldNames + fp::NUM_FIELDS);
@@ -221,4 +225,238 @@ PYBIND11_MODULE(_core, m) {
         py::arg("errors"), py::arg("num_threads"),
         "Top-k divergence panel (the _Q error bit of each pair is the _P bit shifted left by one); "
         "writes the requested float64 outputs and per-row error bits in place.");
+  fpwm_bind::register_watermark(m);
 }
+
+// =================================================================================================
+// Watermarks: torch-compatible CPU generator, KGW and Unigram kernels (csrc/torch_rng.*,
+// csrc/watermark.*). Python validates first (fingerprint/watermark); the kernels check again.
+// =================================================================================================
+#include "torch_rng.hpp"
+#include "watermark.hpp"
+
+namespace fpwm_bind {
+
+namespace {
+
+template <class T>
+py::array_t<T> new_array(py::ssize_t n) {
+  return py::array_t<T>(std::vector<py::ssize_t>{n});
+}
+
+template <class T>
+const T* in_vector(const py::array& a, const char* name) {
+  if (a.ndim() != 1) fail(std::string(name) + ": expected a 1-D array");
+  if (!py::isinstance<py::array_t<T>>(a) || a.itemsize() != py::ssize_t(sizeof(T)))
+    fail(std::string(name) + ": unexpected dtype");
+  if (a.shape(0) > 1 && a.strides(0) != py::ssize_t(sizeof(T))) fail(std::string(name) + ": must be contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+int64_t checked_n(int64_t n, const char* name) {
+  if (n < 0) fail(std::string(name) + " must be >= 0");
+  return n;
+}
+
+struct KgwArgs {
+  fp::wm::KgwConfig cfg;
+  py::array table;  // keeps the hashint table alive
+};
+
+KgwArgs make_config(const py::dict& d) {
+  KgwArgs a;
+  auto& c = a.cfg;
+  c.prf = d["prf"].cast<int>();
+  c.prf_width = d["prf_width"].cast<int64_t>();
+  c.ngram_len = d["ngram_len"].cast<int64_t>();
+  c.min_len = d["min_len"].cast<int64_t>();
+  c.self_salt = d["self_salt"].cast<bool>();
+  c.key = d["key"].cast<uint64_t>();
+  c.vocab = d["vocab"].cast<int64_t>();
+  c.green_size = d["green_size"].cast<int64_t>();
+  c.select_head = d["select_head"].cast<bool>();
+  c.ignore_repeated = d["ignore_repeated"].cast<bool>();
+  c.bos = d["bos"].cast<int64_t>();
+  py::object t = d["table"];
+  if (!t.is_none()) {
+    a.table = py::array(t);
+    if (a.table.ndim() != 1 || a.table.shape(0) != fp::wm::kHashTableSize)
+      fail("table: expected " + std::to_string(fp::wm::kHashTableSize) + " entries");
+    const int32_t* p = in_vector<int32_t>(a.table, "table");
+    for (int64_t i = 0; i < fp::wm::kHashTableSize; ++i)
+      if (p[i] < 0 || p[i] >= fp::wm::kHashTableSize) fail("table: entries must lie in [0, 1000003)");
+    c.table = p;
+  }
+  return a;
+}
+
+py::dict kgw_detect_batch(const py::array& ids, const py::array& offsets, const py::dict& config,
+                          bool want_masks, int num_threads) {
+  if (num_threads < 1) fail("num_threads must be >= 1");
+  KgwArgs a = make_config(config);
+  const int64_t* ip = in_vector<int64_t>(ids, "ids");
+  const int64_t* op = in_vector<int64_t>(offsets, "offsets");
+  const int64_t n_ids = ids.shape(0);
+  if (offsets.shape(0) < 1) fail("offsets: expected length B+1 >= 1");
+  const int64_t B = offsets.shape(0) - 1;
+  auto num_scored = new_array<int64_t>(B), num_green = new_array<int64_t>(B);
+  auto num_trials = new_array<int64_t>(B), num_green_trials = new_array<int64_t>(B);
+  auto num_repeated = new_array<int64_t>(B);
+  auto too_short = new_array<uint8_t>(B);
+  fp::wm::KgwBatchOut out;
+  out.num_scored = num_scored.mutable_data();
+  out.num_green = num_green.mutable_data();
+  out.num_trials = num_trials.mutable_data();
+  out.num_green_trials = num_green_trials.mutable_data();
+  out.num_repeated = num_repeated.mutable_data();
+  out.too_short = too_short.mutable_data();
+  py::dict res;
+  if (want_masks) {
+    auto gm = new_array<uint8_t>(n_ids), cm = new_array<uint8_t>(n_ids);
+    out.green_mask = gm.mutable_data();
+    out.counted_mask = cm.mutable_data();
+    res["green_mask"] = gm;
+    res["counted_mask"] = cm;
+  }
+  {
+    py::gil_scoped_release release;
+    fp::wm::kgw_detect_batch(a.cfg, ip, n_ids, op, B, out, num_threads);
+  }
+  res["num_tokens_scored"] = num_scored;
+  res["num_green_tokens"] = num_green;
+  res["num_trials"] = num_trials;
+  res["num_green_trials"] = num_green_trials;
+  res["num_repeated"] = num_repeated;
+  res["too_short"] = too_short;
+  return res;
+}
+
+py::array_t<uint64_t> kgw_seeds(const py::array& ids, const py::dict& config) {
+  KgwArgs a = make_config(config);
+  const int64_t* ip = in_vector<int64_t>(ids, "ids");
+  std::vector<uint64_t> s;
+  {
+    py::gil_scoped_release release;
+    s = fp::wm::kgw_position_seeds(a.cfg, ip, ids.shape(0));
+  }
+  auto r = new_array<uint64_t>(py::ssize_t(s.size()));
+  std::copy(s.begin(), s.end(), r.mutable_data());
+  return r;
+}
+
+// PRF seeds (mod 2^64 - 1) of the rows of a [m, w] window matrix.
+py::array_t<uint64_t> kgw_window_seeds(const py::array& windows, const py::dict& config) {
+  KgwArgs a = make_config(config);
+  fp::wm::check_config(a.cfg);
+  if (windows.ndim() != 2) fail("windows: expected a 2-D array [m, width]");
+  if (!py::isinstance<py::array_t<int64_t>>(windows) || !(windows.flags() & py::array::c_style))
+    fail("windows: expected a C-contiguous int64 array");
+  const int64_t m = windows.shape(0), w = windows.shape(1);
+  if (w != a.cfg.prf_width) fail("windows: width must equal the PRF width " + std::to_string(a.cfg.prf_width));
+  const int64_t* p = static_cast<const int64_t*>(windows.data());
+  for (int64_t i = 0; i < m * w; ++i)
+    if (p[i] < 0 || p[i] >= a.cfg.vocab) fail("windows: token id " + std::to_string(p[i]) + " outside [0, vocab)");
+  auto r = new_array<uint64_t>(m);
+  uint64_t* o = r.mutable_data();
+  for (int64_t i = 0; i < m; ++i) o[i] = fp::wm::kgw_seed(a.cfg, p + i * w, w);
+  return r;
+}
+
+}  // namespace
+
+void register_watermark(py::module_& m) {
+  m.attr("WM_HASH_TABLE_SIZE") = fp::wm::kHashTableSize;
+  m.attr("WM_RANDPERM_LIMIT") = fp::trng::kRandpermSmallLimit;
+
+  m.def("torch_randperm", [](uint64_t seed, int64_t n, int64_t k) {
+        checked_n(n, "n");
+        if (n < 1 || n >= fp::trng::kRandpermSmallLimit) fail("n must be in [1, 214748364)");
+        if (k < 0 || k > n) fail("k must be in [0, n]");
+        auto r = new_array<int64_t>(k);
+        int64_t* p = r.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::trng::randperm_prefix(seed, n, k, p);
+        }
+        return r;
+      }, py::arg("seed"), py::arg("n"), py::arg("k"),
+      "First k entries of torch.randperm(n) on a CPU generator after manual_seed(seed).");
+
+  m.def("torch_rand", [](uint64_t seed, int64_t n) {
+        checked_n(n, "n");
+        auto r = new_array<float>(n);
+        float* p = r.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::trng::rand_f32(seed, n, p);
+        }
+        return r;
+      }, py::arg("seed"), py::arg("n"), "torch.rand(n) (float32) on a CPU generator after manual_seed(seed).");
+
+  m.def("torch_draws", [](uint64_t seed, int64_t n) {
+        checked_n(n, "n");
+        auto r = new_array<uint32_t>(n);
+        uint32_t* p = r.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::trng::TorchMT mt(seed);
+          mt.fill(p, n);
+        }
+        return r;
+      }, py::arg("seed"), py::arg("n"), "The first n 32-bit outputs of the CPU generator after manual_seed(seed).");
+
+  m.def("wm_green_list", [](uint64_t seed, int64_t vocab, int64_t green_size, bool select_head) {
+        if (green_size < 1 || green_size >= vocab) fail("green_size must be in [1, vocab)");
+        auto r = new_array<int64_t>(green_size);
+        int64_t* p = r.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::wm::green_list(static_cast<uint32_t>(seed & 0xFFFFFFFFu), vocab, green_size, select_head, p);
+        }
+        return r;
+      }, py::arg("seed"), py::arg("vocab"), py::arg("green_size"), py::arg("select_head"),
+      "Green list (permutation order) of a seed: head or tail of randperm(vocab).");
+
+  m.def("wm_green_membership", [](const py::array& seeds, const py::array& tokens, int64_t vocab,
+                                  int64_t green_size, bool select_head, int num_threads) {
+        if (num_threads < 1) fail("num_threads must be >= 1");
+        const uint32_t* sp = in_vector<uint32_t>(seeds, "seeds");
+        const int64_t* tp = in_vector<int64_t>(tokens, "tokens");
+        if (seeds.shape(0) != tokens.shape(0)) fail("seeds and tokens must have the same length");
+        const int64_t n = tokens.shape(0);
+        auto r = new_array<uint8_t>(n);
+        uint8_t* p = r.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::wm::green_membership(sp, tp, n, vocab, green_size, select_head, p, num_threads);
+        }
+        return r;
+      }, py::arg("seeds"), py::arg("tokens"), py::arg("vocab"), py::arg("green_size"), py::arg("select_head"),
+      py::arg("num_threads"), "Green flag of each (seed32, token) pair.");
+
+  m.def("wm_kgw_detect_batch", &kgw_detect_batch, py::arg("ids"), py::arg("offsets"), py::arg("config"),
+        py::arg("want_masks"), py::arg("num_threads"), "KGW green counts per text (see csrc/watermark.hpp).");
+  m.def("wm_kgw_window_seeds", &kgw_window_seeds, py::arg("windows"), py::arg("config"),
+        "PRF seed (mod 2^64-1) of each row of a [m, width] window matrix.");
+  m.def("wm_kgw_seeds", &kgw_seeds, py::arg("ids"), py::arg("config"),
+        "manual_seed argument (PRF mod 2^64-1) of every scored position of one text.");
+
+  m.def("wm_unigram_counts", [](const py::array& green, const py::array& ids, const py::array& offsets, int num_threads) {
+        if (num_threads < 1) fail("num_threads must be >= 1");
+        const uint8_t* gp = in_vector<uint8_t>(green, "green");
+        const int64_t* ip = in_vector<int64_t>(ids, "ids");
+        const int64_t* op = in_vector<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) fail("offsets: expected length B+1 >= 1");
+        const int64_t B = offsets.shape(0) - 1;
+        auto t = new_array<int64_t>(B), g = new_array<int64_t>(B), u = new_array<int64_t>(B), gu = new_array<int64_t>(B);
+        int64_t *tp = t.mutable_data(), *gp2 = g.mutable_data(), *up = u.mutable_data(), *gup = gu.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::wm::unigram_counts(gp, green.shape(0), ip, ids.shape(0), op, B, tp, gp2, up, gup, num_threads);
+        }
+        return py::make_tuple(t, g, u, gu);
+      }, py::arg("green"), py::arg("ids"), py::arg("offsets"), py::arg("num_threads"),
+      "Unigram counts per text: (tokens, green tokens, unique tokens, green unique tokens).");
+}
+
+}  // namespace fpwm_bind

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
-from . import scores
+from . import scores, watermark
 from .divergence import token_divergences
 from .result import ALL_FIELDS, DivergenceResult
 from .topk import topk_divergences
@@ -26,4 +26,5 @@ __all__ = [
     "simd_info",
     "token_divergences",
     "topk_divergences",
+    "watermark",
 ]

@@ -78,6 +78,8 @@ def index_vector(
     name: str, x: object, *, length: int | None = None, upper: int | None = None
 ) -> np.ndarray:
     """A 1-D int64 array (copied only if its dtype or layout differ), values in [0, upper)."""
+    if isinstance(x, (list, tuple)) and len(x) == 0:
+        x = np.zeros(0, dtype=np.int64)  # an empty list has no dtype; NumPy would say float64
     a = _as_array(name, x)
     if a.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {a.shape}")
@@ -308,3 +310,50 @@ def logprob_vector(name: str, x: object, *, length: int, tol: float) -> np.ndarr
             f"{name}[{i}] = {float(a[i])!r}"
         )
     return a
+# -- scalars (watermark parameters and the like) -------------------------------------------------
+
+
+def integer(name: str, x: object, *, lo: int | None = None, hi: int | None = None) -> int:
+    """A Python int (bool refused) with lo <= x < hi when given."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer, got {_describe(x)}")
+    v = int(x)
+    if (lo is not None and v < lo) or (hi is not None and v >= hi):
+        lo_s = "-inf" if lo is None else str(lo)
+        hi_s = "inf" if hi is None else str(hi)
+        raise ValueError(f"{name}: expected an integer in [{lo_s}, {hi_s}), got {v}")
+    return v
+
+
+def real_open(name: str, x: object, lo: float, hi: float) -> float:
+    """A finite float strictly between lo and hi (ints accepted, bool refused)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number, got {_describe(x)}")
+    v = float(x)
+    if not (lo < v < hi):
+        raise ValueError(f"{name}: expected a number strictly between {lo} and {hi}, got {v!r}")
+    return v
+
+
+def real_finite(name: str, x: object) -> float:
+    """A finite float (ints accepted, bool refused)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}: expected a number, got {_describe(x)}")
+    v = float(x)
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: expected a finite number, got {v!r}")
+    return v
+
+
+def boolean(name: str, x: object) -> bool:
+    if not isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {x!r}")
+    return bool(x)
+
+
+def choice(name: str, x: object, options: Sequence[str]) -> str:
+    if not isinstance(x, str):
+        raise TypeError(f"{name}: expected one of {', '.join(map(repr, options))}; got {_describe(x)}")
+    if x not in options:
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}; got {x!r}")
+    return x

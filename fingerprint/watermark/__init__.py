@@ -1,0 +1,40 @@
+"""Watermark detection and generation, bit-compatible with the deployed schemes.
+
+- :class:`KGW`: the green-list watermark of Kirchenbauer et al., as transformers'
+  ``WatermarkDetector``/``WatermarkLogitsProcessor`` and jwkirchenbauer/lm-watermarking implement it
+  (``compat=``), every seeding scheme of both.
+- :class:`Unigram`: Zhao et al.'s fixed green list, as XuandongZhao/Unigram-Watermark derives it.
+- :func:`torch_randperm`, :func:`torch_rand`, :func:`torch_random32`: PyTorch's CPU generator,
+  reproduced natively (for schemes that seed torch).
+- :func:`generate`: sampling from any logits function through a watermark processor.
+
+Every detector returns ``p_value`` (what the reproduced library reports) and ``p_value_exact``
+(exact tail; use this one as evidence). Importing this module loads NumPy only; SciPy and the
+native module load on first use.
+"""
+
+from __future__ import annotations
+
+from ._generate import generate
+from ._rng import torch_rand, torch_randperm, torch_random32
+from .kgw import KGW, NAMED_SCHEMES, PRF_NAMES, KGWLogitsProcessor, RepeatedNgramWarning
+from .result import RESULT_FIELDS, WatermarkBatchResult, WatermarkResult
+from .unigram import Unigram, UnigramLogitsProcessor, unigram_green_mask
+
+__all__ = [
+    "KGW",
+    "KGWLogitsProcessor",
+    "NAMED_SCHEMES",
+    "PRF_NAMES",
+    "RESULT_FIELDS",
+    "RepeatedNgramWarning",
+    "Unigram",
+    "UnigramLogitsProcessor",
+    "WatermarkBatchResult",
+    "WatermarkResult",
+    "generate",
+    "torch_rand",
+    "torch_randperm",
+    "torch_random32",
+    "unigram_green_mask",
+]
