@@ -349,11 +349,3 @@ def boolean(name: str, x: object) -> bool:
     if not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {x!r}")
     return bool(x)
-
-
-def choice(name: str, x: object, options: Sequence[str]) -> str:
-    if not isinstance(x, str):
-        raise TypeError(f"{name}: expected one of {', '.join(map(repr, options))}; got {_describe(x)}")
-    if x not in options:
-        raise ValueError(f"{name}: expected one of {', '.join(map(repr, options))}; got {x!r}")
-    return x
