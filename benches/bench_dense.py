@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ratio, record
+from ratios import ratio, record
 
 import fingerprint as fp
 
@@ -103,7 +103,7 @@ def test_kl_torch(benchmark, logits):
         return (lp.exp() * (lp - lq)).sum(-1)
 
     with torch.inference_mode():
-        _run(benchmark, "kl_pq/torch", kl, rounds=3)
+        _run(benchmark, "kl_pq/torch", kl, rounds=5)
 
 
 ratio("kl_pq: fraction of the read-bandwidth bound (numpy sum time / kl time)", "kl_pq/numpy_sum_read", "kl_pq/fingerprint_f32")
@@ -133,12 +133,12 @@ ratio("full panel bfloat16 vs float32 throughput", "full_panel/fingerprint", "fu
 
 def test_full_panel_one_thread(benchmark, logits):
     p, q, t = logits
-    _run(benchmark, "full_panel/fingerprint_1thread", lambda: fp.token_divergences(p, q, targets=t, num_threads=1), rounds=3)
+    _run(benchmark, "full_panel/fingerprint_1thread", lambda: fp.token_divergences(p, q, targets=t, num_threads=1), rounds=5)
 
 
 def test_kl_one_thread(benchmark, logits):
     p, q, _ = logits
-    _run(benchmark, "kl_pq/fingerprint_1thread", lambda: fp.token_divergences(p, q, fields="kl_pq", num_threads=1), rounds=3)
+    _run(benchmark, "kl_pq/fingerprint_1thread", lambda: fp.token_divergences(p, q, fields="kl_pq", num_threads=1), rounds=5)
 
 
 ratio("full panel, 2 threads vs 1 thread", "full_panel/fingerprint_1thread", "full_panel/fingerprint")

@@ -1,0 +1,25 @@
+"""Registry of benchmark timings and the ratios reported at the end of a run (same run only)."""
+
+from __future__ import annotations
+
+RESULTS: dict[str, float] = {}
+RATIOS: list[tuple[str, str, str]] = []  # (label, slower key, faster key): reported as slower/faster
+
+
+def record(name: str, seconds: float) -> None:
+    RESULTS[name] = seconds
+
+
+def ratio(label: str, slower: str, faster: str) -> None:
+    RATIOS.append((label, slower, faster))
+
+
+def lines() -> list[str]:
+    out = []
+    for label, a, b in RATIOS:
+        if a in RESULTS and b in RESULTS:
+            out.append(
+                f"{label}: {RESULTS[a] / RESULTS[b]:.2f}x  "
+                f"({a} {RESULTS[a] * 1e3:.1f} ms / {b} {RESULTS[b] * 1e3:.1f} ms)"
+            )
+    return out
