@@ -155,6 +155,24 @@ def field_list(name: str, fields: Iterable[str] | str | None, valid: Sequence[st
     return [f for f in valid if f in want]
 
 
+def panel_fields(
+    fields: Iterable[str] | str | None,
+    valid: Sequence[str],
+    target_fields: Iterable[str],
+    have_targets: bool,
+    n: int,
+) -> list[str]:
+    """Fields a panel computes: all (those needing targets only if given) when ``fields`` is None."""
+    need = set(target_fields)
+    if fields is None:
+        return [f for f in valid if have_targets or f not in need]
+    names = field_list("fields", fields, valid)
+    missing = [f for f in names if f in need]
+    if missing and not have_targets:
+        raise ValueError(f"fields {missing} need the observed tokens: pass targets= (length {n})")
+    return names
+
+
 def where_position(offsets: np.ndarray | None, i: int) -> str:
     """" (sequence s, position j)" for row ``i`` when ``offsets`` are known, else ""."""
     if offsets is None or offsets.shape[0] < 2:

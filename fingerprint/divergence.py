@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _native
 from ._threads import resolve_num_threads
-from ._validate import field_list, index_vector, logit_matrix, offsets_vector, where_position
+from ._validate import index_vector, logit_matrix, offsets_vector, panel_fields, where_position
 from .result import ALL_FIELDS, TARGET_FIELDS, DivergenceResult
 
 # How far a row of log-probs (logits=False) may be from normalised, by storage type: rounding of
@@ -66,13 +66,7 @@ def token_divergences(
         raise TypeError(f"logits must be True or False, got {logits!r}")
     tgt = None if targets is None else index_vector("targets", targets, length=n, upper=vocab)
     offs = None if offsets is None else offsets_vector("offsets", offsets, n)
-    if fields is None:
-        names = [f for f in ALL_FIELDS if tgt is not None or f not in TARGET_FIELDS]
-    else:
-        names = field_list("fields", fields, ALL_FIELDS)
-        missing = [f for f in names if f in TARGET_FIELDS]
-        if missing and tgt is None:
-            raise ValueError(f"fields {missing} need the observed tokens: pass targets= (length {n})")
+    names = panel_fields(fields, ALL_FIELDS, TARGET_FIELDS, tgt is not None, n)
     nthreads = resolve_num_threads(num_threads)
 
     core = _native.core()

@@ -11,7 +11,7 @@ from . import _native
 from ._threads import resolve_num_threads
 from ._validate import (
     choice,
-    field_list,
+    panel_fields,
     index_vector,
     logprob_vector,
     offsets_vector,
@@ -151,13 +151,7 @@ def topk_divergences(
             raise ValueError(f"{name} are the observed tokens' log-probs and need targets= (length {n})")
         tlp[m] = logprob_vector(name, given, length=n, tol=POSITIVE_TOL)
     offs = None if offsets is None else offsets_vector("offsets", offsets, n)
-    if fields is None:
-        names = [f for f in ALL_FIELDS if tgt is not None or f not in TARGET_FIELDS]
-    else:
-        names = field_list("fields", fields, ALL_FIELDS)
-        missing = [f for f in names if f in TARGET_FIELDS]
-        if missing and tgt is None:
-            raise ValueError(f"fields {missing} need the observed tokens: pass targets= (length {n})")
+    names = panel_fields(fields, ALL_FIELDS, TARGET_FIELDS, tgt is not None, n)
     nthreads = resolve_num_threads(num_threads)
 
     core = _native.core()
