@@ -17,7 +17,8 @@ def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """x * y with 0 where x == 0 (so 0 * -inf = 0)."""
     out = np.zeros(np.broadcast(x, y).shape)
     nz = x != 0
-    out[nz] = (x * y)[nz]
+    with np.errstate(invalid="ignore"):  # 0 * inf where x == 0 is discarded below
+        out[nz] = (x * y)[nz]
     return out
 
 
