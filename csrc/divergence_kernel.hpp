@@ -60,6 +60,10 @@ struct PassAB {
   float mp = -INFINITY, mq = -INFINITY;
   bool bad_p = false, bad_q = false;
   int64_t above_p = 0, above_q = 0;
+  // A token with a finite logit under one model and -inf under the other: the first model puts
+  // positive probability where the second has none, so KL/cross-entropy towards the second are
+  // +inf however small that probability is (its float32 exponential may underflow to 0).
+  bool only_p = false, only_q = false;
   float np = INFINITY, nq = INFINITY;  // minima over the full vectors
   bool clean = false;  // every full vector has x - max >= -80 against the row's final maxima
   double sp = 0, sq = 0, d1 = 0, d2 = 0, e1 = 0, e2 = 0;
@@ -73,6 +77,8 @@ inline void chunk_sums(const TP* cp, const TQ* cq, int64_t len, PassAB& r) {
   V::D Dsp = V::dzero(), Dsq = V::dzero(), Dd1 = V::dzero(), Dd2 = V::dzero(), De1 = V::dzero(),
        De2 = V::dzero();
   F d1 = zero, d2 = zero, e1 = zero, e2 = zero;
+  const F ninf = V::set1(-INFINITY);
+  M only_p = V::none(), only_q = V::none();
   sweep(cp, cq, len,
         [&](auto part, F x, F y) {
           constexpr bool C = CLEAN && decltype(part)::full;  // the padded tail is never clean
@@ -92,6 +98,9 @@ inline void chunk_sums(const TP* cp, const TQ* cq, int64_t len, PassAB& r) {
               e2 = V::fmadd(eb, b, e2);
             }
           } else {
+            const M fx = V::gt(x, ninf), fy = V::gt(y, ninf);  // finite logits (the pad is -inf)
+            only_p = V::mor(only_p, V::mand(fx, V::eq(y, ninf)));
+            only_q = V::mor(only_q, V::mand(fy, V::eq(x, ninf)));
             const M ma = V::gt(ea, zero);
             d1 = V::add(d1, V::keep(ma, V::mul(ea, ab)));
             if (SUMS == 2) {
@@ -110,6 +119,8 @@ inline void chunk_sums(const TP* cp, const TQ* cq, int64_t len, PassAB& r) {
             d2 = e1 = e2 = zero;
           }
         });
+  r.only_p = r.only_p || V::any(only_p);
+  r.only_q = r.only_q || V::any(only_q);
   r.sp += V::hsum(Dsp);
   r.sq += V::hsum(Dsq);
   r.d1 += V::hsum(Dd1);
@@ -212,7 +223,7 @@ template <bool JS, bool VAR, bool CLEAN, class TP, class TQ>
 inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
   const F vmp = V::set1(c.mp), vmq = V::set1(c.mq), zero = V::zero();
   const F isp = V::set1(c.inv_sp), isq = V::set1(c.inv_sq), vk = V::set1(c.k), one = V::set1(1.0f),
-          two = V::set1(2.0f), half = V::set1(0.5f);
+          two = V::set1(2.0f), half = V::set1(0.5f), tiny = V::set1(1e-37f);
   const F cpp = V::set1(c.c_pp), cqp = V::set1(c.c_qp), cqq = V::set1(c.c_qq), cpq = V::set1(c.c_pq);
   V::D Dtv = V::dzero(), Djs = V::dzero(), D1 = V::dzero(), D2 = V::dzero(), D3 = V::dzero(),
        D4 = V::dzero();
@@ -230,7 +241,9 @@ inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
             // JS = 1/4 sum s f(d), s = p + q, d = (p - q)/s,
             // f(d) = (1+d)log(1+d) + (1-d)log(1-d) = sum_k d^(2k) / (k(2k-1)).
             const F s = V::add(p, q);
-            const M ms = V::gt(s, zero);
+            // Cells with s below 1e-37 add less than 1e-37 each; skipping them keeps 1/s finite
+            // (a subnormal s would make it overflow).
+            const M ms = V::gt(s, tiny);
             const F inv = V::div(one, s);
             const F d = V::mul(pq, inv);
             const F t = V::mul(d, d);
@@ -250,16 +263,12 @@ inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
             const M big = V::not_lt(V::abs(d), half);  // |d| >= 1/2 (or NaN where s == 0)
             if (V::any(V::mand(big, ms))) {
               const F u1 = V::mul(two, V::mul(p, inv)), u2 = V::mul(two, V::mul(q, inv));
-              F l;
-              if (C) {  // p, q > 0
-                l = V::fmadd(u1, V::log(u1), V::mul(u2, V::log(u2)));
-              } else {
-                l = V::add(V::keep(V::gt(u1, zero), V::mul(u1, V::log(u1))),
-                           V::keep(V::gt(u2, zero), V::mul(u2, V::log(u2))));
-              }
+              // u log u with 0 log 0 = 0 (p or q may be 0, or underflow to 0 once normalised)
+              const F l = V::add(V::keep(V::gt(u1, zero), V::mul(u1, V::log(u1))),
+                                 V::keep(V::gt(u2, zero), V::mul(u2, V::log(u2))));
               f = V::select(big, l, f);
             }
-            js = C ? V::fmadd(s, f, js) : V::add(js, V::keep(ms, V::mul(s, f)));
+            js = V::add(js, V::keep(ms, V::mul(s, f)));
           }
           if (VAR) {
             const F dpp = V::sub(a, cpp), dqp = V::sub(b, cqp);
@@ -366,12 +375,12 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
     if (want(F_LOGPROB_P)) out[F_LOGPROB_P][r] = A.targets ? double(tp) - lse_p : nan;
     if (want(F_LOGPROB_Q)) out[F_LOGPROB_Q][r] = A.targets ? double(tq) - lse_q : nan;
     const double lratio = std::log1p((pb.sq - pb.sp) / pb.sp);  // log(Sq / Sp)
-    const double kl_pq = clamp0(pb.d1 / pb.sp + lratio);
+    const double kl_pq = pb.only_p ? INFINITY : clamp0(pb.d1 / pb.sp + lratio);
     if (want(F_KL_PQ)) out[F_KL_PQ][r] = kl_pq;
     if (!want_full_b && !want_c) continue;
 
     const double h_p = clamp0(lsp - pb.e1 / pb.sp), h_q = clamp0(lsq - pb.e2 / pb.sq);
-    const double kl_qp = clamp0(pb.d2 / pb.sq - lratio);
+    const double kl_qp = pb.only_q ? INFINITY : clamp0(pb.d2 / pb.sq - lratio);
     const double ce_pq = h_p + kl_pq, ce_qp = h_q + kl_qp;
     if (want(F_ENTROPY_P)) out[F_ENTROPY_P][r] = h_p;
     if (want(F_ENTROPY_Q)) out[F_ENTROPY_Q][r] = h_q;

@@ -34,9 +34,14 @@ def panel(p, q, targets=None):
     with np.errstate(invalid="ignore"):
         res["kl_pq"] = _xlogy(P, lp - lq).sum(1)
         res["kl_qp"] = _xlogy(Q, lq - lp).sum(1)
-    M = 0.5 * (P + Q)
-    with np.errstate(divide="ignore"):
-        lm = np.log(M)
+    # Support by logits: a finite logit is a positive probability however small (its float64
+    # exponential may underflow), so P-mass where Q is -inf makes KL(P||Q) and H(P, Q) infinite.
+    only_p = (np.isfinite(p) & np.isneginf(q)).any(1)
+    only_q = (np.isfinite(q) & np.isneginf(p)).any(1)
+    for name, rows in (("kl_pq", only_p), ("cross_entropy_pq", only_p), ("kl_qp", only_q), ("cross_entropy_qp", only_q)):
+        res[name][rows] = np.inf
+    with np.errstate(invalid="ignore"):
+        lm = np.logaddexp(lp, lq) - np.log(2.0)  # log of the mixture, without underflow
     with np.errstate(invalid="ignore"):
         res["js"] = 0.5 * _xlogy(P, lp - lm).sum(1) + 0.5 * _xlogy(Q, lq - lm).sum(1)
     res["tv"] = 0.5 * np.abs(P - Q).sum(1)
@@ -54,6 +59,8 @@ def panel(p, q, targets=None):
     res["var_logq_p"] = var(P, lq)
     res["var_logq_q"] = var(Q, lq)
     res["var_logp_q"] = var(Q, lp)
+    res["var_logq_p"][only_p] = np.inf
+    res["var_logp_q"][only_q] = np.inf
     if targets is not None:
         idx = np.arange(p.shape[0])
         res["logprob_p"] = lp[idx, targets]
