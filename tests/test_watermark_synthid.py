@@ -328,3 +328,16 @@ def test_errors():
         proc([1], np.arange(5))
     with pytest.raises(ValueError, match="top_k"):
         s.processor(top_k=1)
+
+
+def test_g_values_batch():
+    rng = np.random.default_rng(8)
+    texts = [rng.integers(0, 100, int(rng.integers(0, 40))) for _ in range(30)]
+    for compat in ("transformers", "synthid-text"):
+        s = SynthID([5, 6, 7], ngram_len=4, compat=compat)
+        g1, rows1 = s.g_values_batch(texts, num_threads=1)
+        g2, rows2 = s.g_values_batch(texts, num_threads=2)
+        np.testing.assert_array_equal(g1, g2)
+        np.testing.assert_array_equal(rows1, rows2)
+        for i, t in enumerate(texts):
+            np.testing.assert_array_equal(g1[rows1[i] : rows1[i + 1]], s.g_values(t))
