@@ -180,16 +180,15 @@ void detect(const Config& c, const int64_t* ids, int64_t n_ids, const int64_t* o
   const int64_t D = c.depth, n = c.ngram_len;
   fp::parallel_for(B, num_threads, [&](int64_t b0, int64_t b1) {
     std::vector<uint8_t> g(static_cast<size_t>(D));
+    std::vector<int64_t> lc(static_cast<size_t>(D)), ld(static_cast<size_t>(D));
     Seen seen;
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t* p = ids + offsets[b];
       const int64_t len = offsets[b + 1] - offsets[b];
       const int64_t R = rows_of(c, len);
       const int64_t fe = first_eos(c, p, len);
-      int64_t* cnt = out.counts + b * D;
-      int64_t* cnd = out.counts_dedup + b * D;
-      std::fill(cnt, cnt + D, 0);
-      std::fill(cnd, cnd + D, 0);
+      std::fill(lc.begin(), lc.end(), 0);
+      std::fill(ld.begin(), ld.end(), 0);
       int64_t scored = 0, trials = 0;
       seen.reset(R);
       for (int64_t j = 0; j < R; ++j) {
@@ -198,16 +197,19 @@ void detect(const Config& c, const int64_t* ids, int64_t n_ids, const int64_t* o
         const bool repeated = in_window(c, ch, j, prev);
         const bool first = prev < 0;
         if (repeated || (j + n - 1) >= fe) continue;
-        uint64_t h = ch;
-        h = acc(h, static_cast<uint64_t>(p[j + n - 1]));
-        g_row(c, h, g.data());
+        g_row(c, acc(ch, static_cast<uint64_t>(p[j + n - 1])), g.data());
         ++scored;
-        for (int64_t d = 0; d < D; ++d) cnt[d] += g[d];
+        const uint8_t* gp = g.data();
+        int64_t* a = lc.data();
+        for (int64_t d = 0; d < D; ++d) a[d] += gp[d];
         if (first) {
           ++trials;
-          for (int64_t d = 0; d < D; ++d) cnd[d] += g[d];
+          int64_t* e = ld.data();
+          for (int64_t d = 0; d < D; ++d) e[d] += gp[d];
         }
       }
+      std::copy(lc.begin(), lc.end(), out.counts + b * D);
+      std::copy(ld.begin(), ld.end(), out.counts_dedup + b * D);
       out.num_scored[b] = scored;
       out.num_trials[b] = trials;
       out.num_rows[b] = R;
