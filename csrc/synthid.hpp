@@ -37,6 +37,9 @@ struct Config {
   int64_t eos = 0;
   const uint8_t* table = nullptr;  // transformers: 0/1 sampling table
   int64_t table_size = 0;
+  // keys[d] * kMul + 1, filled by the kernels: a layer's key is acc(h, keys[d]) = h * kMul +
+  // key_mul[d], one multiplication per n-gram shared by all layers.
+  const uint64_t* key_mul = nullptr;
 };
 
 struct DetectOut {
