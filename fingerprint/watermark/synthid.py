@@ -10,7 +10,9 @@ this step over the n-gram's tokens from an initial value ``iv``; the key of laye
 step with ``keys[d]``. Two variants exist, and ``compat`` picks the one reproduced:
 
 ``compat="synthid-text"`` (google-deepmind/synthid-text, current code):
-  - ``iv = int.from_bytes(sha256(keys as little-endian int64 bytes), "big") mod (2**63 - 1)``;
+  - ``iv = int.from_bytes(sha256(keys as little-endian int64 bytes), "big") mod (2**63 - 1)``
+    (the reference hashes the keys' int64 tensor in the machine's byte order; on the
+    little-endian machines it runs on that is the order used here, on any machine);
   - g-value: twelve times ``k = hash_step(k, 1) >> 5`` (arithmetic shift), then bit 30 of ``k``.
   Under H0 (text independent of the keys) a g-value is 1 with probability 1/2.
 
@@ -45,6 +47,10 @@ Differences between the references that are not a matter of ``compat`` in detect
   (:meth:`SynthID.processor` ``top_k``). Both start from a context of ``ngram_len - 1`` zeros and
   ignore the prompt, shifting in each new token; both leave the logits unchanged where the context
   repeats within the history;
+- numerics of the processors: transformers applies the tournament in float32 and replaces
+  non-finite log-probabilities by the float32 minimum, synthid-text by -1e12; this module works in
+  float64 and returns -inf there. Ties among the top-k logits may be broken differently from
+  ``torch.topk``;
 - detection: transformers ships a trained Bayesian detector (``SynthIDTextWatermarkDetector``)
   over these g-values and masks, synthid-text both that and the mean scores; this module gives the
   mean scores and exact tests, not the Bayesian posterior.
@@ -69,6 +75,7 @@ seen earlier than that (long texts) would repeat its draws. The exact tests ther
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -494,7 +501,9 @@ class SynthIDLogitsProcessor:
     def reset(self) -> None:
         s = self.synthid
         self._context = np.zeros(s.ngram_len - 1, dtype=np.int64)
-        self._history = [0] * s.context_history_size  # most recent first, zero-initialised
+        # The references' history holds the last context_history_size context hashes and starts
+        # as zeros: the recent hashes, plus zeros while fewer have been seen.
+        self._recent: deque[int] = deque(maxlen=max(1, s.context_history_size))
         self._calls = 0
 
     def __call__(self, input_ids: object, logits: object) -> np.ndarray:
@@ -523,10 +532,10 @@ class SynthIDLogitsProcessor:
         if self.skip_first_ngram_calls and self._calls < s.ngram_len:
             return base
         g, ch = _native.core().sid_vocab_g_values(self._context, s._config, v, 1)
-        repeated = s.context_history_size > 0 and ch in self._history
-        if s.context_history_size > 0:
-            self._history.insert(0, ch)
-            self._history.pop()
+        hist = s.context_history_size
+        repeated = hist > 0 and (ch in self._recent or (ch == 0 and len(self._recent) < hist))
+        if hist > 0:
+            self._recent.append(ch)
         if repeated:
             return base
         out = np.full(v, -np.inf)
