@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import synthid as ref
 from scipy import stats
 
 from fingerprint.watermark import SynthID, generate, torch_randint, torch_random32
 from fingerprint.watermark.synthid import _chernoff_upper, tournament_log_probs, weights
-from reference import synthid as ref
 
 DATA = Path(__file__).parent / "data" / "watermark"
 

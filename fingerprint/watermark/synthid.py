@@ -82,7 +82,7 @@ import numpy as np
 
 from .. import _native
 from .._threads import resolve_num_threads
-from .._validate import _as_array, choice, integer, offsets_vector, real_open
+from .._validate import _as_array, choice, integer, offsets_vector
 from ._rng import torch_randint
 from .result import WatermarkBatchResult
 
