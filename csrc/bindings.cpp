@@ -178,6 +178,9 @@ void topk_panel(const py::array& p_ids, const py::array& p_logprobs, const py::a
 
 namespace fpwm_bind {
 void register_watermark(py::module_& m);  // watermark section, at the end of this file
+}  // namespace fpwm_bind
+namespace fpsid_bind {
+void register_synthid(py::module_& m);  // SynthID section, at the end of this file
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -226,6 +229,7 @@ PYBIND11_MODULE(_core, m) {
         "Top-k divergence panel (the _Q error bit of each pair is the _P bit shifted left by one); "
         "writes the requested float64 outputs and per-row error bits in place.");
   fpwm_bind::register_watermark(m);
+  fpsid_bind::register_synthid(m);
 }
 
 // =================================================================================================
@@ -460,3 +464,152 @@ void register_watermark(py::module_& m) {
 }
 
 }  // namespace fpwm_bind
+
+// =================================================================================================
+// SynthID-Text: g-values, masks, per-layer counts (csrc/synthid.*). Python validates first
+// (fingerprint/watermark/synthid.py); the kernels check again.
+// =================================================================================================
+#include "synthid.hpp"
+
+namespace fpsid_bind {
+
+namespace {
+
+[[noreturn]] void sfail(const std::string& msg) { throw py::value_error(msg); }
+
+template <class T>
+const T* vec(const py::array& a, const char* name) {
+  if (a.ndim() != 1) sfail(std::string(name) + ": expected a 1-D array");
+  if (!py::isinstance<py::array_t<T>>(a) || a.itemsize() != py::ssize_t(sizeof(T)))
+    sfail(std::string(name) + ": unexpected dtype");
+  if (a.shape(0) > 1 && a.strides(0) != py::ssize_t(sizeof(T))) sfail(std::string(name) + ": must be contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+struct Args {
+  fp::sid::Config cfg;
+  py::array keys, table;  // keep alive
+};
+
+Args make_config(const py::dict& d) {
+  Args a;
+  auto& c = a.cfg;
+  c.mode = d["mode"].cast<int>();
+  c.iv = d["iv"].cast<uint64_t>();
+  a.keys = py::array(d["keys"]);
+  c.keys = vec<int64_t>(a.keys, "keys");
+  c.depth = a.keys.shape(0);
+  c.ngram_len = d["ngram_len"].cast<int64_t>();
+  c.history = d["history"].cast<int64_t>();
+  py::object e = d["eos"];
+  c.has_eos = !e.is_none();
+  c.eos = c.has_eos ? e.cast<int64_t>() : 0;
+  py::object t = d["table"];
+  if (!t.is_none()) {
+    a.table = py::array(t);
+    c.table = vec<uint8_t>(a.table, "table");
+    c.table_size = a.table.shape(0);
+  }
+  fp::sid::check_config(c);
+  return a;
+}
+
+py::array_t<uint8_t> new_matrix(int64_t rows, int64_t cols) {
+  return py::array_t<uint8_t>(std::vector<py::ssize_t>{py::ssize_t(rows), py::ssize_t(cols)});
+}
+
+}  // namespace
+
+void register_synthid(py::module_& m) {
+  m.def("sid_g_values", [](const py::array& ids, const py::array& offsets, const py::dict& config,
+                           int64_t rows, int num_threads) {
+        if (num_threads < 1) sfail("num_threads must be >= 1");
+        if (rows < 0) sfail("rows must be >= 0");
+        Args a = make_config(config);
+        const int64_t* ip = vec<int64_t>(ids, "ids");
+        const int64_t* op = vec<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) sfail("offsets: expected length B+1 >= 1");
+        auto out = new_matrix(rows, a.cfg.depth);
+        uint8_t* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::sid::g_values(a.cfg, ip, ids.shape(0), op, offsets.shape(0) - 1, o, rows, num_threads);
+        }
+        return out;
+      }, py::arg("ids"), py::arg("offsets"), py::arg("config"), py::arg("rows"), py::arg("num_threads"),
+      "SynthID g-values [rows, depth] of every n-gram of every text.");
+
+  m.def("sid_masks", [](const py::array& ids, const py::array& offsets, const py::dict& config,
+                        int64_t rows, int num_threads) {
+        if (num_threads < 1) sfail("num_threads must be >= 1");
+        if (rows < 0) sfail("rows must be >= 0");
+        Args a = make_config(config);
+        const int64_t* ip = vec<int64_t>(ids, "ids");
+        const int64_t* op = vec<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) sfail("offsets: expected length B+1 >= 1");
+        py::array_t<uint8_t> rep(std::vector<py::ssize_t>{py::ssize_t(rows)});
+        py::array_t<uint8_t> eos(std::vector<py::ssize_t>{py::ssize_t(rows)});
+        uint8_t* r = rep.mutable_data();
+        uint8_t* e = eos.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::sid::masks(a.cfg, ip, ids.shape(0), op, offsets.shape(0) - 1, r, e, rows, num_threads);
+        }
+        return py::make_tuple(rep, eos);
+      }, py::arg("ids"), py::arg("offsets"), py::arg("config"), py::arg("rows"), py::arg("num_threads"),
+      "SynthID context-repetition and EOS masks per n-gram row (uint8).");
+
+  m.def("sid_detect", [](const py::array& ids, const py::array& offsets, const py::dict& config,
+                         int num_threads) {
+        if (num_threads < 1) sfail("num_threads must be >= 1");
+        Args a = make_config(config);
+        const int64_t* ip = vec<int64_t>(ids, "ids");
+        const int64_t* op = vec<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) sfail("offsets: expected length B+1 >= 1");
+        const int64_t B = offsets.shape(0) - 1, D = a.cfg.depth;
+        auto counts = py::array_t<int64_t>(std::vector<py::ssize_t>{py::ssize_t(B), py::ssize_t(D)});
+        auto counts_dedup = py::array_t<int64_t>(std::vector<py::ssize_t>{py::ssize_t(B), py::ssize_t(D)});
+        auto scored = py::array_t<int64_t>(std::vector<py::ssize_t>{py::ssize_t(B)});
+        auto trials = py::array_t<int64_t>(std::vector<py::ssize_t>{py::ssize_t(B)});
+        auto nrows = py::array_t<int64_t>(std::vector<py::ssize_t>{py::ssize_t(B)});
+        fp::sid::DetectOut o;
+        o.counts = counts.mutable_data();
+        o.counts_dedup = counts_dedup.mutable_data();
+        o.num_scored = scored.mutable_data();
+        o.num_trials = trials.mutable_data();
+        o.num_rows = nrows.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::sid::detect(a.cfg, ip, ids.shape(0), op, B, o, num_threads);
+        }
+        py::dict res;
+        res["counts"] = counts;
+        res["counts_dedup"] = counts_dedup;
+        res["num_tokens_scored"] = scored;
+        res["num_trials"] = trials;
+        res["num_ngrams"] = nrows;
+        return res;
+      }, py::arg("ids"), py::arg("offsets"), py::arg("config"), py::arg("num_threads"),
+      "SynthID per-text, per-layer sums of g-values over the masked n-grams (library mask, and "
+      "first occurrences of each context).");
+
+  m.def("sid_vocab_g_values", [](const py::array& context, const py::dict& config, int64_t vocab,
+                                 int num_threads) {
+        if (num_threads < 1) sfail("num_threads must be >= 1");
+        if (vocab < 0) sfail("vocab must be >= 0");
+        Args a = make_config(config);
+        const int64_t* cp = vec<int64_t>(context, "context");
+        if (context.shape(0) != a.cfg.ngram_len - 1) sfail("context: expected ngram_len - 1 ids");
+        auto out = new_matrix(vocab, a.cfg.depth);
+        uint8_t* o = out.mutable_data();
+        uint64_t h;
+        {
+          py::gil_scoped_release release;
+          h = fp::sid::vocab_g_values(a.cfg, cp, vocab, o, num_threads);
+        }
+        return py::make_tuple(out, h);
+      }, py::arg("context"), py::arg("config"), py::arg("vocab"), py::arg("num_threads"),
+      "SynthID g-values [vocab, depth] of every next token after one context, and the context hash.");
+}
+
+}  // namespace fpsid_bind

@@ -4,7 +4,10 @@
   ``WatermarkDetector``/``WatermarkLogitsProcessor`` and jwkirchenbauer/lm-watermarking implement it
   (``compat=``), every seeding scheme of both.
 - :class:`Unigram`: Zhao et al.'s fixed green list, as XuandongZhao/Unigram-Watermark derives it.
-- :func:`torch_randperm`, :func:`torch_rand`, :func:`torch_random32`: PyTorch's CPU generator,
+- :class:`SynthID`: SynthID-Text's g-values, masks and mean scores, as google-deepmind/synthid-text
+  (current hashing) and transformers (older hashing) compute them (``compat=``), with exact tests
+  and a tournament-sampling processor.
+- :func:`torch_randperm`, :func:`torch_rand`, :func:`torch_randint`, :func:`torch_random32`: PyTorch's CPU generator,
   reproduced natively (for schemes that seed torch).
 - :func:`generate`: sampling from any logits function through a watermark processor.
 
@@ -16,9 +19,10 @@ native module load on first use.
 from __future__ import annotations
 
 from ._generate import generate
-from ._rng import torch_rand, torch_randperm, torch_random32
+from ._rng import torch_rand, torch_randint, torch_randperm, torch_random32
 from .kgw import KGW, NAMED_SCHEMES, PRF_NAMES, KGWLogitsProcessor, RepeatedNgramWarning
 from .result import RESULT_FIELDS, WatermarkBatchResult, WatermarkResult
+from .synthid import SYNTHID_FIELDS, SynthID, SynthIDBatchResult, SynthIDLogitsProcessor, SynthIDResult
 from .unigram import Unigram, UnigramLogitsProcessor, unigram_green_mask
 
 __all__ = [
@@ -28,12 +32,18 @@ __all__ = [
     "PRF_NAMES",
     "RESULT_FIELDS",
     "RepeatedNgramWarning",
+    "SYNTHID_FIELDS",
+    "SynthID",
+    "SynthIDBatchResult",
+    "SynthIDLogitsProcessor",
+    "SynthIDResult",
     "Unigram",
     "UnigramLogitsProcessor",
     "WatermarkBatchResult",
     "WatermarkResult",
     "generate",
     "torch_rand",
+    "torch_randint",
     "torch_randperm",
     "torch_random32",
     "unigram_green_mask",

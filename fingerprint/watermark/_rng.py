@@ -47,3 +47,22 @@ def torch_random32(seed: int, n: int) -> np.ndarray:
     s = _seed(seed)
     n = integer("n", n, lo=0)
     return _native.core().torch_draws(s, n)
+
+
+def torch_randint(seed: int, low: int, high: int, n: int) -> np.ndarray:
+    """``torch.randint(low, high, (n,), generator=g)`` (int64) after ``g.manual_seed(seed)`` on a CPU generator.
+
+    Each value is ``low + z % (high - low)`` for the generator's next 32-bit output z. Only ranges
+    ``high - low`` in [1, 2**32] are reproduced (torch draws 64-bit values for wider ranges).
+    """
+    s = _seed(seed)
+    lo = integer("low", low, lo=-(2**63), hi=2**63)
+    hi = integer("high", high, lo=-(2**63), hi=2**63 + 1)
+    span = hi - lo
+    if not 1 <= span <= 2**32:
+        raise ValueError(f"high - low: expected a range in [1, 2**32], got {span} (low={lo}, high={hi})")
+    if lo + span - 1 >= 2**63:
+        raise ValueError(f"high: values must fit in int64, got high={hi}")
+    n = integer("n", n, lo=0)
+    z = _native.core().torch_draws(s, n).astype(np.int64)
+    return (z % span + lo).astype(np.int64)
