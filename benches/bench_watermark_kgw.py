@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ratio, record
+from ratios import ratio, record
 
 from fingerprint.watermark import KGW
 
