@@ -4,6 +4,10 @@
   ``WatermarkDetector``/``WatermarkLogitsProcessor`` and jwkirchenbauer/lm-watermarking implement it
   (``compat=``), every seeding scheme of both.
 - :class:`Unigram`: Zhao et al.'s fixed green list, as XuandongZhao/Unigram-Watermark derives it.
+- :class:`Maryland`, :class:`Aaronson`: facebookresearch/three_bricks' green-list and Gumbel-trick
+  watermarks (``hash`` seeding, scoring none/v1/v2, multi-bit payloads).
+- :func:`radioactivity`: corpus-scale radioactivity test (Sander et al. 2024) with de-duplication,
+  prompt exclusion, window filters, reading mode and multiple-testing adjustment.
 - :func:`torch_randperm`, :func:`torch_rand`, :func:`torch_random32`: PyTorch's CPU generator,
   reproduced natively (for schemes that seed torch).
 - :func:`generate`: sampling from any logits function through a watermark processor.
@@ -19,20 +23,35 @@ from ._generate import generate
 from ._rng import torch_rand, torch_randperm, torch_random32
 from .kgw import KGW, NAMED_SCHEMES, PRF_NAMES, KGWLogitsProcessor, RepeatedNgramWarning
 from .result import RESULT_FIELDS, WatermarkBatchResult, WatermarkResult
+from .radioactivity import (
+    RadioactivityMultiResult,
+    RadioactivityResult,
+    adjust_p_values,
+    radioactivity,
+)
+from .threebricks import Aaronson, AaronsonSampler, Maryland, MarylandLogitsProcessor
 from .unigram import Unigram, UnigramLogitsProcessor, unigram_green_mask
 
 __all__ = [
+    "Aaronson",
+    "AaronsonSampler",
     "KGW",
     "KGWLogitsProcessor",
+    "Maryland",
+    "MarylandLogitsProcessor",
     "NAMED_SCHEMES",
     "PRF_NAMES",
     "RESULT_FIELDS",
+    "RadioactivityMultiResult",
+    "RadioactivityResult",
     "RepeatedNgramWarning",
     "Unigram",
     "UnigramLogitsProcessor",
     "WatermarkBatchResult",
     "WatermarkResult",
+    "adjust_p_values",
     "generate",
+    "radioactivity",
     "torch_rand",
     "torch_randperm",
     "torch_random32",
