@@ -48,9 +48,13 @@ controlled with Bonferroni (``p_bonferroni = min(1, K p)``) and Holm's step-down
 (``p_holm``), both valid under any dependence between the tests. Use the adjusted p-values when
 the key is not fixed in advance (several candidate teachers, keys or schemes).
 
-KGW (transformers / lm-watermarking) works too: the window is KGW's PRF window (its
-``context_width`` tokens before the scored token; self-salted schemes use the token itself) and a
-pair is green by KGW's green list.
+KGW (transformers / lm-watermarking) works too: the window is the context of KGW's PRF (the
+``h`` tokens before the scored token, ``h - 1`` for self-salted schemes, whose PRF also takes the
+token itself), a pair is green by KGW's green list, and candidates start where KGW's detector
+starts scoring (its first n-gram). For lm-watermarking's schemes a (window, token) pair is exactly
+one of KGW's n-grams; for transformers' lefthash with ``context_width`` > 1 the pair is (previous
+token, token), the unit its green test actually depends on. A ``bos_token_id`` is refused: strip
+BOS tokens first.
 """
 
 from __future__ import annotations
@@ -162,11 +166,12 @@ class _Adapter:
         elif isinstance(det, KGW):
             if det.bos_token_id is not None:
                 raise ValueError("detector: KGW with bos_token_id is not supported here; strip BOS tokens from ids first")
-            self.width = det._prf_width
             self.self_salt = bool(det.self_salt)
+            # context tokens of a scored pair: the PRF window without the token itself
+            self.width = det._prf_width - int(self.self_salt)
             self.kind = "kgw"
-            # KGW scores positions with a full n-gram: the first context_width tokens are not scored
-            self.start = det.context_width
+            # KGW scores positions with a full n-gram (its first ngram_len - 1 tokens are not scored)
+            self.start = det.ngram_len - 1
         else:
             raise TypeError(f"detector: expected Maryland, Aaronson or KGW, got {type(det).__name__}")
 
@@ -177,7 +182,7 @@ class _Adapter:
         core = _native.core()
         w = windows
         if self.self_salt:  # the PRF window ends with the scored token itself
-            w = np.ascontiguousarray(np.concatenate([windows[:, 1:], tokens[:, None]], axis=1))
+            w = np.ascontiguousarray(np.concatenate([windows, tokens[:, None]], axis=1))
         seeds = core.wm_kgw_window_seeds(np.ascontiguousarray(w), d._config)
         seeds32 = np.ascontiguousarray((seeds & np.uint64(0xFFFFFFFF)).astype(np.uint32))
         g = core.wm_green_membership(seeds32, tokens, d.vocab_size, d.green_size, d.select_green_tokens, nthreads)
@@ -254,7 +259,7 @@ def radioactivity(
         raise ValueError("predictions: only used with scoring_mode='reading'; got predictions with scoring_mode='outputs'")
     w = ad.width
     # candidates: positions t >= start (per text) with a full window of w tokens before t
-    start = max(ad.start, w)
+    start = max(ad.start, w, 1)
     pos, text = _candidates(offs, start - 1)
     win = _windows(a, pos, w)
     tok = pred[pos] if scoring_mode == "reading" else a[pos]
