@@ -113,20 +113,12 @@ void aaronson_uniforms(const uint64_t* seeds, const int64_t* tokens, int64_t n, 
   check_tokens(tokens, n, vocab, "tokens");
   const int64_t P = n_payloads;
   parallel_for(n, num_threads, [&](int64_t a, int64_t z) {
-    std::vector<uint32_t> draws;
+    std::vector<uint32_t> idx(static_cast<size_t>(P)), draws(static_cast<size_t>(P));
     for (int64_t i = a; i < z; ++i) {
-      // The largest index needed: the payload shift may wrap around the vocabulary.
-      int64_t need = 0;
-      if (tokens[i] + P - 1 >= vocab) need = vocab - 1;
-      else need = tokens[i] + P - 1;
-      const int64_t blocks = need / trng::kMtN + 1;
-      draws.resize(static_cast<size_t>(blocks * trng::kMtN));
-      trng::TorchMT mt(seeds[i]);
-      for (int64_t b = 0; b < blocks; ++b) mt.next_block(draws.data() + b * trng::kMtN);
-      for (int64_t p = 0; p < P; ++p) {
-        const int64_t j = (tokens[i] + p) % vocab;
-        out[i * P + p] = static_cast<double>(draws[static_cast<size_t>(j)] & 0xFFFFFFu) * (1.0 / 16777216.0);
-      }
+      for (int64_t p = 0; p < P; ++p) idx[static_cast<size_t>(p)] = static_cast<uint32_t>((tokens[i] + p) % vocab);
+      trng::outputs_at(static_cast<uint32_t>(seeds[i] & 0xFFFFFFFFu), idx.data(), static_cast<int>(P), draws.data());
+      for (int64_t p = 0; p < P; ++p)
+        out[i * P + p] = static_cast<double>(draws[static_cast<size_t>(p)] & 0xFFFFFFu) * (1.0 / 16777216.0);
     }
   });
 }
