@@ -307,7 +307,8 @@ class Maryland(_ThreeBricks):
     """three_bricks' Maryland (green-list) watermark: detector and generator (see the module docs).
 
     ``Maryland(vocab_size, gamma=0.25, ngram=4, seed=0, seeding="hash", salt_key=35317)``;
-    ``vocab_size`` is the tokenizer's ``vocab_size`` the reference detector uses.
+    ``vocab_size`` is the tokenizer's ``vocab_size`` the reference detector uses. With
+    ``return_mask=True``, ``green_token_mask`` marks green scored tokens (for the decoded payload).
     """
 
     scheme = "maryland"
@@ -387,7 +388,10 @@ class Maryland(_ThreeBricks):
 class Aaronson(_ThreeBricks):
     """three_bricks' Aaronson / "OpenAI" (Gumbel-trick) watermark: detector and generator.
 
-    ``Aaronson(vocab_size, ngram=4, seed=0, seeding="hash", salt_key=35317)``.
+    ``Aaronson(vocab_size, ngram=4, seed=0, seeding="hash", salt_key=35317)``. Results carry
+    ``score_sum`` (no green counts). With ``return_mask=True`` the result's ``green_token_mask``
+    holds each scored token's score ``-log(1 - r)`` (float64, 0 where nothing is scored; for the
+    decoded payload) and ``scored_token_mask`` the scored positions.
     """
 
     scheme = "aaronson"
