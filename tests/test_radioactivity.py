@@ -225,3 +225,23 @@ def test_errors(rng):
         radioactivity(det, t, checkpoints=[5, 3])
     with pytest.raises(ValueError, match=r"values must lie in \[0, 100\)"):
         radioactivity(det, [[1, 2, 3, 200]])
+
+
+def test_reading_mode_student_detected():
+    # the suspect's top-1 prediction on the teacher's watermarked text is green for some positions
+    teacher = Maryland(1000, gamma=0.25, ngram=2, seed=5)
+    rng = np.random.default_rng(8)
+    texts = [rng.integers(0, 1000, 120) for _ in range(10)]
+    preds = []
+    for t in texts:
+        p = rng.integers(0, 1000, t.shape[0])
+        for i in range(2, t.shape[0]):
+            if rng.random() < 0.2:
+                p[i] = teacher.green_list(t[i - 2 : i])[0]
+        preds.append(p)
+    ids, offs = _ragged(texts)
+    pr, _ = _ragged(preds)
+    res = radioactivity(teacher, ids, offs, scoring_mode="reading", predictions=pr)
+    assert res.p_value_exact < 1e-6
+    ctrl, _ = _ragged([rng.integers(0, 1000, t.shape[0]) for t in texts])
+    assert radioactivity(teacher, ids, offs, scoring_mode="reading", predictions=ctrl).p_value_exact > 1e-3
