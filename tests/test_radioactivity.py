@@ -245,3 +245,40 @@ def test_reading_mode_student_detected():
     assert res.p_value_exact < 1e-6
     ctrl, _ = _ragged([rng.integers(0, 1000, t.shape[0]) for t in texts])
     assert radioactivity(teacher, ids, offs, scoring_mode="reading", predictions=ctrl).p_value_exact > 1e-3
+
+
+def _rw_cases():
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "data" / "watermark" / "radioactivity.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", _rw_cases(), ids=lambda c: f"{c['scheme']}-V{c['vocab_size']}-n{c['ngram']}-{c['scoring']}-p{c['prompts'] is not None}-f{c['filter_windows'] is not None}")
+def test_compat_radioactive_watermark_chunked(case):
+    """Against radioactive-watermark's get_scores_by_t_chunked / get_pvalues_by_t (v1 = dedup on
+    windows, v2 = on window+token; prompts and data filter as given)."""
+    V, n = case["vocab_size"], case["ngram"]
+    if case["scheme"] == "maryland":
+        det = Maryland(V, gamma=case["gamma"], ngram=n, seed=case["seed"])
+    else:
+        det = Aaronson(V, ngram=n, seed=case["seed"])
+    texts = [np.asarray(t, dtype=np.int64) for t in case["texts"]]
+    kw = {}
+    if case["prompts"] is not None:
+        # the reference collects prompt windows ending before the last prompt token; fingerprint
+        # also excludes the window ending at it: dropping the last token reproduces the reference
+        kw["prompts"] = [np.asarray(p[:-1], dtype=np.int64) for p in case["prompts"]]
+    if case["filter_windows"] is not None:
+        kw["filter_windows"] = np.asarray(case["filter_windows"], dtype=np.int64).reshape(-1, n)
+    N = len(case["token_scores"])
+    res = radioactivity(det, texts, dedup="window" if case["scoring"] == "v1" else "window+token",
+                        checkpoints=np.arange(1, N + 1), **kw)  # fmt: skip
+    assert res.num_tokens_scored == N
+    ids = np.concatenate(texts)
+    w = np.stack([ids[p - n : p] for p in res.scored_positions])
+    mine = det.pair_scores(w, ids[res.scored_positions])
+    np.testing.assert_allclose(mine, case["token_scores"], rtol=1e-6, atol=1e-6)
+    ref_p = np.asarray(case["cumulative_p_values"])
+    ok = ref_p > 1e-30
+    np.testing.assert_allclose(res.checkpoint_p_values[ok], ref_p[ok], rtol=1e-4)
