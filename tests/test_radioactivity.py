@@ -8,7 +8,14 @@ import pytest
 from reference import threebricks as ref
 from scipy import special, stats
 
-from fingerprint.watermark import KGW, Aaronson, Maryland, adjust_p_values, generate, radioactivity
+from fingerprint.watermark import (
+    KGW,
+    Aaronson,
+    Maryland,
+    adjust_p_values,
+    generate,
+    radioactivity,
+)
 
 
 def _ragged(texts):

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reference import threebricks as ref
 from scipy import special, stats
+from test_watermark_validity import _assert_valid, _natural_texts, _uniform_texts
 
 from fingerprint.watermark import Aaronson, Maryland, RepeatedNgramWarning, generate
-
-from reference import threebricks as ref
-from test_watermark_validity import _assert_valid, _natural_texts, _uniform_texts
 
 DATA = Path(__file__).parent / "data" / "watermark" / "threebricks.json"
 

@@ -59,15 +59,21 @@ BOS tokens first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
 from .. import _native
 from .._threads import resolve_num_threads
-from .._validate import choice, index_vector, integer, offsets_vector
+from .._validate import choice, index_vector
 from .kgw import KGW, _ragged
-from .threebricks import Aaronson, Maryland, _candidates, _windows, aaronson_p_values, first_occurrence, maryland_p_values
+from .threebricks import (
+    Aaronson,
+    Maryland,
+    _candidates,
+    _windows,
+    aaronson_p_values,
+    first_occurrence,
+    maryland_p_values,
+)
 
 DEDUP_MODES: tuple[str, ...] = ("window+token", "window")
 SCORING_MODES: tuple[str, ...] = ("outputs", "reading")
@@ -322,24 +328,24 @@ def radioactivity(
     _, exact_cp, _ = ad.p_values(stat_cp, cps)
     total = float(cum[-1]) if N else 0.0
     p, exact, z = ad.p_values(np.array([total]), np.array([N]))
-    out = dict(
-        p_value=float(p[0]),
-        p_value_exact=float(exact[0]),
-        z_score=float(z[0]),
-        num_tokens_scored=N,
-        checkpoints=cps.astype(np.int64),
-        checkpoint_p_values=np.asarray(exact_cp, dtype=np.float64),
-        num_candidates=int(n_cand),
-        num_filtered=n_filtered,
-        num_in_prompt=n_prompt,
-        num_in_context=n_context,
-        num_duplicates=n_dup,
-        scored_positions=pos,
-        scoring_mode=scoring_mode,
-        dedup=dedup,
-    )
+    out = {
+        "p_value": float(p[0]),
+        "p_value_exact": float(exact[0]),
+        "z_score": float(z[0]),
+        "num_tokens_scored": N,
+        "checkpoints": cps.astype(np.int64),
+        "checkpoint_p_values": np.asarray(exact_cp, dtype=np.float64),
+        "num_candidates": int(n_cand),
+        "num_filtered": n_filtered,
+        "num_in_prompt": n_prompt,
+        "num_in_context": n_context,
+        "num_duplicates": n_dup,
+        "scored_positions": pos,
+        "scoring_mode": scoring_mode,
+        "dedup": dedup,
+    }
     if ad.kind == "aaronson":
         out["score_sum"] = total
     else:
-        out["num_green_tokens"] = int(round(total))
+        out["num_green_tokens"] = round(total)
     return RadioactivityResult(**out)

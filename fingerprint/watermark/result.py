@@ -50,7 +50,7 @@ class WatermarkResult:
     """
     )
 
-    __slots__ = ("_values", "green_token_mask", "scored_token_mask", "meta")
+    __slots__ = ("_values", "green_token_mask", "meta", "scored_token_mask")
 
     def __init__(self, values: dict[str, object], green_token_mask=None, scored_token_mask=None, meta=None):
         # Every scheme reports its own fields (RESULT_FIELDS for the green-list schemes; e.g.
@@ -88,7 +88,7 @@ class WatermarkBatchResult:
     """
     )
 
-    __slots__ = ("_data", "too_short", "offsets", "green_token_mask", "scored_token_mask", "meta")
+    __slots__ = ("_data", "green_token_mask", "meta", "offsets", "scored_token_mask", "too_short")
 
     def __init__(self, data, too_short, offsets, green_token_mask=None, scored_token_mask=None, meta=None):
         self._data = data
