@@ -289,3 +289,33 @@ def test_compat_radioactive_watermark_chunked(case):
     ref_p = np.asarray(case["cumulative_p_values"])
     ok = ref_p > 1e-30
     np.testing.assert_allclose(res.checkpoint_p_values[ok], ref_p[ok], rtol=1e-4)
+
+
+def test_reading_mode_topk(rng):
+    V, n = 53, 2
+    det = Aaronson(V, ngram=n, seed=1)
+    texts = _corpus(rng, V, 6, 5, 40)
+    ids, offs = _ragged(texts)
+    top = rng.integers(0, V, (ids.shape[0], 3))
+    res = radioactivity(det, ids, offs, scoring_mode="reading", predictions=top)
+    # oracle: the same pipeline with each position's k predictions as consecutive pairs
+    seen, pairs = set(), []
+    for i, t in enumerate(texts):
+        a = int(offs[i])
+        earlier = set()
+        for p in range(n, len(t)):
+            w = tuple(t[p - n : p].tolist())
+            fresh = w not in earlier
+            earlier.add(w)
+            if p < n + 1 or not fresh:
+                continue
+            for j in range(3):
+                key = (*w, int(top[a + p, j]))
+                if key not in seen:
+                    seen.add(key)
+                    pairs.append(key)
+    assert res.num_tokens_scored == len(pairs)
+    s = sum(ref.pair_score("aaronson", k[:n], k[n], vocab=V, seed=1) for k in pairs)
+    assert res.score_sum == pytest.approx(s, rel=1e-12)
+    with pytest.raises(ValueError, match="predictions: expected shape"):
+        radioactivity(det, ids, offs, scoring_mode="reading", predictions=top[:-1])

@@ -13,7 +13,9 @@ Modes (``scoring_mode``)
   suspect's teacher-forced top-1 predictions, aligned with them: ``predictions[t]`` is the
   suspect's most likely token given ``ids[:t]`` of the same text (``predictions[0]`` of each text is
   unused; any log-prob source will do: argmax of the logits at the position before ``t``). The
-  scored pair is (window ``ids[t - ngram : t]``, token ``predictions[t]``). A position whose window
+  scored pair is (window ``ids[t - ngram : t]``, token ``predictions[t]``). ``predictions`` may
+  also be ``[n, k]`` top-k predictions (rank order): each is a pair, scored in rank order
+  (radioactive-watermark's ``--topk``); ``scored_positions`` then repeats positions. A position whose window
   already occurred earlier in the same text (at any position >= ngram) is skipped: the suspect
   could copy the watermarked continuation it has in its context, which biases the prediction
   towards green without any training on watermarked data (radioactive-watermark's
@@ -260,7 +262,13 @@ def radioactivity(
     if scoring_mode == "reading":
         if predictions is None:
             raise ValueError("predictions: required with scoring_mode='reading' (the suspect's top-1 predictions aligned with ids)")
-        pred = index_vector("predictions", predictions, length=a.shape[0], upper=V)
+        pr = np.asarray(predictions)
+        if pr.ndim == 2:  # top-k predictions [n, k]
+            if pr.shape[0] != a.shape[0] or pr.shape[1] < 1:
+                raise ValueError(f"predictions: expected shape [{a.shape[0]}, k] (one row per position), got {pr.shape}")
+            pred = index_vector("predictions", pr.reshape(-1), upper=V).reshape(pr.shape)
+        else:
+            pred = index_vector("predictions", pr, length=a.shape[0], upper=V)[:, None]
     elif predictions is not None:
         raise ValueError("predictions: only used with scoring_mode='reading'; got predictions with scoring_mode='outputs'")
     w = ad.width
@@ -268,7 +276,13 @@ def radioactivity(
     start = max(ad.start, w, 1)
     pos, text = _candidates(offs, start - 1)
     win = _windows(a, pos, w)
-    tok = pred[pos] if scoring_mode == "reading" else a[pos]
+    if scoring_mode == "reading":
+        k = pred.shape[1]  # each of the top-k predictions is a pair, in rank order per position
+        tok = pred[pos].reshape(-1)
+        if k > 1:
+            pos, text, win = np.repeat(pos, k), np.repeat(text, k), np.repeat(win, k, axis=0)
+    else:
+        tok = a[pos]
     n_cand = pos.shape[0]
     keep = np.ones(n_cand, dtype=bool)
     n_filtered = n_prompt = n_context = 0
