@@ -178,6 +178,7 @@ void topk_panel(const py::array& p_ids, const py::array& p_logprobs, const py::a
 
 namespace fpwm_bind {
 void register_watermark(py::module_& m);  // watermark section, at the end of this file
+void register_threebricks(py::module_& m);  // three_bricks section, after the watermark one
 }  // namespace fpwm_bind
 namespace fpsid_bind {
 void register_synthid(py::module_& m);  // SynthID section, at the end of this file
@@ -229,6 +230,7 @@ PYBIND11_MODULE(_core, m) {
         "Top-k divergence panel (the _Q error bit of each pair is the _P bit shifted left by one); "
         "writes the requested float64 outputs and per-row error bits in place.");
   fpwm_bind::register_watermark(m);
+  fpwm_bind::register_threebricks(m);
   fpsid_bind::register_synthid(m);
 }
 
@@ -613,3 +615,69 @@ void register_synthid(py::module_& m) {
 }
 
 }  // namespace fpsid_bind
+
+// =================================================================================================
+// three_bricks / radioactive-watermark kernels (csrc/threebricks.*): hash seeds of windows,
+// Maryland green flags and Aaronson uniforms with the payload shift. Python validates first
+// (fingerprint/watermark/threebricks.py); the kernels check again.
+// =================================================================================================
+#include "threebricks.hpp"
+
+namespace fpwm_bind {
+
+void register_threebricks(py::module_& m) {
+  m.def("tb_hash_seeds", [](const py::array& windows, uint64_t seed, uint64_t salt, int num_threads) {
+        if (num_threads < 1) fail("num_threads must be >= 1");
+        if (windows.ndim() != 2) fail("windows: expected a 2-D array");
+        if (!py::isinstance<py::array_t<int64_t>>(windows) || windows.itemsize() != 8) fail("windows: unexpected dtype");
+        const int64_t n = windows.shape(0), w = windows.shape(1);
+        if (n > 0 && (windows.strides(1) != 8 || windows.strides(0) != 8 * w)) fail("windows: must be C-contiguous");
+        auto r = py::array_t<uint64_t>(std::vector<py::ssize_t>{n});
+        const int64_t* wp = static_cast<const int64_t*>(windows.data());
+        uint64_t* p = r.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::tb::hash_seeds(wp, n, w, seed, salt, p, num_threads);
+        }
+        return r;
+      }, py::arg("windows"), py::arg("seed"), py::arg("salt"), py::arg("num_threads"),
+      "three_bricks hash seed (mod 2^64-1) of each row of a [n, width] window matrix.");
+
+  m.def("tb_maryland_flags", [](const py::array& seeds, const py::array& tokens, int64_t vocab,
+                                int64_t green_size, int64_t n_payloads, int num_threads) {
+        if (num_threads < 1) fail("num_threads must be >= 1");
+        const uint64_t* sp = in_vector<uint64_t>(seeds, "seeds");
+        const int64_t* tp = in_vector<int64_t>(tokens, "tokens");
+        if (seeds.shape(0) != tokens.shape(0)) fail("seeds and tokens must have the same length");
+        if (n_payloads < 1) fail("n_payloads must be >= 1");
+        const int64_t n = tokens.shape(0);
+        auto r = py::array_t<uint8_t>(std::vector<py::ssize_t>{n, n_payloads});
+        uint8_t* p = r.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::tb::maryland_flags(sp, tp, n, vocab, green_size, n_payloads, p, num_threads);
+        }
+        return r;
+      }, py::arg("seeds"), py::arg("tokens"), py::arg("vocab"), py::arg("green_size"), py::arg("n_payloads"),
+      py::arg("num_threads"), "Maryland green flags [n, n_payloads] of (seed, token + payload) pairs.");
+
+  m.def("tb_aaronson_uniforms", [](const py::array& seeds, const py::array& tokens, int64_t vocab,
+                                   int64_t n_payloads, int num_threads) {
+        if (num_threads < 1) fail("num_threads must be >= 1");
+        const uint64_t* sp = in_vector<uint64_t>(seeds, "seeds");
+        const int64_t* tp = in_vector<int64_t>(tokens, "tokens");
+        if (seeds.shape(0) != tokens.shape(0)) fail("seeds and tokens must have the same length");
+        if (n_payloads < 1) fail("n_payloads must be >= 1");
+        const int64_t n = tokens.shape(0);
+        auto r = py::array_t<double>(std::vector<py::ssize_t>{n, n_payloads});
+        double* p = r.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::tb::aaronson_uniforms(sp, tp, n, vocab, n_payloads, p, num_threads);
+        }
+        return r;
+      }, py::arg("seeds"), py::arg("tokens"), py::arg("vocab"), py::arg("n_payloads"), py::arg("num_threads"),
+      "Aaronson uniforms torch.rand(vocab)[(token + payload) mod vocab] [n, n_payloads] (exact, as float64).");
+}
+
+}  // namespace fpwm_bind

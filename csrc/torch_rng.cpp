@@ -62,6 +62,13 @@ void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count, int64_t
   generic::in_prefix_multi(seed32, tokens, count, steps, table, out);
 }
 
+void outputs_at(uint32_t seed32, const uint32_t* idx, int count, uint32_t* out) {
+#if defined(FP_HAVE_X86_KERNELS)
+  if (simd_level() >= SIMD_AVX2) return avx2::outputs_at(seed32, idx, count, out);
+#endif
+  generic::outputs_at(seed32, idx, count, out);
+}
+
 void TorchMT::fill(uint32_t* out, int64_t n) {
   int64_t done = 0;
   while (done < n) {

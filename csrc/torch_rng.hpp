@@ -114,12 +114,17 @@ void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count, int64_t
                   int64_t steps, const PermTable& t, uint8_t* out);                     \
   void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count,              \
                        int64_t steps, const PermTable& t, uint8_t* out);                \
+  void outputs_at(uint32_t seed32, const uint32_t* idx, int count, uint32_t* out);      \
   }
 FP_TRNG_DECLARE(generic)
 #if defined(FP_HAVE_X86_KERNELS)
 FP_TRNG_DECLARE(avx2)
 #endif
 #undef FP_TRNG_DECLARE
+
+// The 32-bit outputs at indices idx[0..count) (any order, each < 2^32) of a generator freshly
+// seeded with seed32: twists up to the largest index without tempering the words passed over.
+void outputs_at(uint32_t seed32, const uint32_t* idx, int count, uint32_t* out);
 
 // Builds prefixes of randperm(n) repeatedly with one scratch permutation (restored after each
 // use, so each call costs O(steps), not O(n)). One instance per thread.

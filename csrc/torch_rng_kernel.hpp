@@ -148,6 +148,22 @@ bool in_prefix_state(uint32_t* s, uint32_t token, int64_t steps, const PermTable
 }
 }  // namespace
 
+void outputs_at(uint32_t seed32, const uint32_t* idx, int count, uint32_t* out) {
+  if (count <= 0) return;
+  uint32_t s[kStateStride] = {};
+  mt_init(s, seed32);
+  uint32_t maxi = 0;
+  for (int k = 0; k < count; ++k) maxi = idx[k] > maxi ? idx[k] : maxi;
+  const uint32_t nblocks = maxi / kMtN + 1;
+  for (uint32_t b = 0; b < nblocks; ++b) {
+    // only the twist is needed for the blocks passed over; the last one stops at maxi
+    const int lim = (b + 1 == nblocks) ? static_cast<int>(maxi % kMtN) + 1 : kMtN;
+    mt_twist(s, lim);
+    for (int k = 0; k < count; ++k)
+      if (idx[k] / kMtN == b) out[k] = temper(s[idx[k] % kMtN]);
+  }
+}
+
 bool in_prefix(uint32_t seed32, uint32_t token, int64_t steps, const PermTable& t) {
   uint32_t s[kStateStride] = {};
   mt_init(s, seed32);

@@ -7,6 +7,10 @@
 - :class:`SynthID`: SynthID-Text's g-values, masks and mean scores, as google-deepmind/synthid-text
   (current hashing) and transformers (older hashing) compute them (``compat=``), with exact tests
   and a tournament-sampling processor.
+- :class:`Maryland`, :class:`Aaronson`: facebookresearch/three_bricks' green-list and Gumbel-trick
+  watermarks (``hash`` seeding, scoring none/v1/v2, multi-bit payloads).
+- :func:`radioactivity`: corpus-scale radioactivity test (Sander et al. 2024) with de-duplication,
+  prompt exclusion, window filters, reading mode and multiple-testing adjustment.
 - :func:`torch_randperm`, :func:`torch_rand`, :func:`torch_randint`, :func:`torch_random32`: PyTorch's CPU generator,
   reproduced natively (for schemes that seed torch).
 - :func:`generate`: sampling from any logits function through a watermark processor.
@@ -23,14 +27,27 @@ from ._rng import torch_rand, torch_randint, torch_randperm, torch_random32
 from .kgw import KGW, NAMED_SCHEMES, PRF_NAMES, KGWLogitsProcessor, RepeatedNgramWarning
 from .result import RESULT_FIELDS, WatermarkBatchResult, WatermarkResult
 from .synthid import SYNTHID_FIELDS, SynthID, SynthIDBatchResult, SynthIDLogitsProcessor, SynthIDResult
+from .radioactivity import (
+    RadioactivityMultiResult,
+    RadioactivityResult,
+    adjust_p_values,
+    radioactivity,
+)
+from .threebricks import Aaronson, AaronsonSampler, Maryland, MarylandLogitsProcessor
 from .unigram import Unigram, UnigramLogitsProcessor, unigram_green_mask
 
 __all__ = [
+    "Aaronson",
+    "AaronsonSampler",
     "KGW",
     "KGWLogitsProcessor",
+    "Maryland",
+    "MarylandLogitsProcessor",
     "NAMED_SCHEMES",
     "PRF_NAMES",
     "RESULT_FIELDS",
+    "RadioactivityMultiResult",
+    "RadioactivityResult",
     "RepeatedNgramWarning",
     "SYNTHID_FIELDS",
     "SynthID",
@@ -41,7 +58,9 @@ __all__ = [
     "UnigramLogitsProcessor",
     "WatermarkBatchResult",
     "WatermarkResult",
+    "adjust_p_values",
     "generate",
+    "radioactivity",
     "torch_rand",
     "torch_randint",
     "torch_randperm",

@@ -50,24 +50,30 @@ class WatermarkResult:
     """
     )
 
-    __slots__ = (*RESULT_FIELDS, "green_token_mask", "scored_token_mask", "meta")
+    __slots__ = ("_values", "green_token_mask", "meta", "scored_token_mask")
 
     def __init__(self, values: dict[str, object], green_token_mask=None, scored_token_mask=None, meta=None):
-        for name in RESULT_FIELDS:
-            setattr(self, name, values[name])
+        # Every scheme reports its own fields (RESULT_FIELDS for the green-list schemes; e.g.
+        # ``score_sum`` instead of green counts for Aaronson); they read as attributes.
+        self._values = dict(values)
         self.green_token_mask = green_token_mask
         self.scored_token_mask = scored_token_mask
         self.meta = dict(meta or {})
 
+    def __getattr__(self, name: str):
+        try:
+            return object.__getattribute__(self, "_values")[name]
+        except KeyError:
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}") from None
+
     def to_dict(self) -> dict[str, object]:
-        return {name: getattr(self, name) for name in RESULT_FIELDS}
+        return dict(self._values)
 
     def __repr__(self) -> str:
-        return (
-            f"WatermarkResult(z_score={self.z_score:.4g}, p_value={self.p_value:.4g}, "
-            f"p_value_exact={self.p_value_exact:.4g}, num_tokens_scored={self.num_tokens_scored}, "
-            f"num_green_tokens={self.num_green_tokens})"
-        )
+        parts = []
+        for k, v in self._values.items():
+            parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+        return "WatermarkResult(" + ", ".join(parts) + ")"
 
 
 class WatermarkBatchResult:
@@ -82,7 +88,7 @@ class WatermarkBatchResult:
     """
     )
 
-    __slots__ = ("_data", "too_short", "offsets", "green_token_mask", "scored_token_mask", "meta")
+    __slots__ = ("_data", "green_token_mask", "meta", "offsets", "scored_token_mask", "too_short")
 
     def __init__(self, data, too_short, offsets, green_token_mask=None, scored_token_mask=None, meta=None):
         self._data = data
