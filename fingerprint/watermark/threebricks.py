@@ -80,7 +80,7 @@ from .._threads import resolve_num_threads
 from .._validate import boolean, choice, index_vector, integer, real_finite, real_open
 from ._rng import RANDPERM_LIMIT
 from .kgw import RepeatedNgramWarning, _ragged, _warn_repeated  # noqa: F401  (re-exported warning)
-from .result import WatermarkBatchResult
+from .result import RESULT_FIELDS, WatermarkBatchResult
 
 SCORING_METHODS: tuple[str, ...] = ("none", "v1", "v2")
 SEEDING_SCHEMES: tuple[str, ...] = ("hash",)
@@ -88,17 +88,7 @@ SEEDING_SCHEMES: tuple[str, ...] = ("hash",)
 P_FLOOR = 1e-200
 _MOD = 2**64 - 1
 
-MARYLAND_FIELDS: tuple[str, ...] = (
-    "z_score",
-    "p_value",
-    "p_value_exact",
-    "num_tokens_scored",
-    "num_green_tokens",
-    "green_fraction",
-    "num_trials",
-    "num_green_trials",
-    "num_repeated",
-)
+MARYLAND_FIELDS: tuple[str, ...] = RESULT_FIELDS  # a green-list scheme: the KGW fields
 AARONSON_FIELDS: tuple[str, ...] = (
     "z_score",
     "p_value",
