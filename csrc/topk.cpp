@@ -287,12 +287,13 @@ constexpr int64_t kPad = 4;  // scratch rows are padded for the 4-wide vector ke
 
 // ---- AVX2 kernels (x86 with GCC/Clang; chosen at run time by fp::simd_level()) -----------------
 // The same formulas as the scalar code, four entries or cells at a time with GCC vector
-// extensions in functions compiled for AVX2 (no FMA: the same roundings per operation). Sums are
+// extensions in functions compiled for AVX2 + FMA (a * b + c contracts to one FMA, so the last
+// bits may differ from the scalar code's; the dispatch level AVX2 requires FMA). Sums are
 // accumulated per lane and added up lane by lane at the end: a fixed order, so the results do
 // not depend on the thread count (they may differ from the generic kernel's in the last bits).
 #if defined(FP_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
 #define FP_TOPK_AVX2 1
-#define FP_AVX2 __attribute__((target("avx2")))
+#define FP_AVX2 __attribute__((target("avx2,fma")))
 
 typedef double v4d __attribute__((vector_size(32)));
 typedef int64_t v4i __attribute__((vector_size(32)));
