@@ -183,6 +183,9 @@ void register_threebricks(py::module_& m);  // three_bricks section, after the w
 namespace fpsid_bind {
 void register_synthid(py::module_& m);  // SynthID section, at the end of this file
 }
+namespace fpmh_bind {
+void register_minhash(py::module_& m);  // MinHash / SimHash section, at the end of this file
+}
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fingerprint native kernels (private; use the fingerprint package)";
@@ -232,6 +235,7 @@ PYBIND11_MODULE(_core, m) {
   fpwm_bind::register_watermark(m);
   fpwm_bind::register_threebricks(m);
   fpsid_bind::register_synthid(m);
+  fpmh_bind::register_minhash(m);
 }
 
 // =================================================================================================
@@ -681,3 +685,84 @@ void register_threebricks(py::module_& m) {
 }
 
 }  // namespace fpwm_bind
+
+// =================================================================================================
+// Document fingerprints: MinHash and SimHash signatures of token n-grams (csrc/minhash.*).
+// Python validates first (fingerprint/minhash.py); the kernels check again.
+// =================================================================================================
+#include "minhash.hpp"
+
+namespace fpmh_bind {
+
+namespace {
+
+[[noreturn]] void mh_fail(const std::string& msg) { throw std::invalid_argument(msg); }
+
+template <class T>
+const T* mh_vector(const py::array& a, const char* name) {
+  if (a.ndim() != 1) mh_fail(std::string(name) + ": expected a 1-D array");
+  if (!py::isinstance<py::array_t<T>>(a) || a.itemsize() != py::ssize_t(sizeof(T)))
+    mh_fail(std::string(name) + ": unexpected dtype");
+  if (a.shape(0) > 1 && a.strides(0) != py::ssize_t(sizeof(T))) mh_fail(std::string(name) + ": must be contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+}  // namespace
+
+void register_minhash(py::module_& m) {
+  m.attr("MH_PRIME") = fp::mh::kPrime;
+  m.attr("MH_EMPTY") = fp::mh::kEmpty;
+
+  m.def("mh_permutations", [](int64_t num_perm, uint64_t seed) {
+        if (num_perm < 1) mh_fail("num_perm must be >= 1");
+        auto a = py::array_t<uint64_t>(std::vector<py::ssize_t>{num_perm});
+        auto b = py::array_t<uint64_t>(std::vector<py::ssize_t>{num_perm});
+        fp::mh::permutations(seed, num_perm, a.mutable_data(), b.mutable_data());
+        return py::make_tuple(a, b);
+      }, py::arg("num_perm"), py::arg("seed"),
+      "MinHash permutation parameters (a, b) of (a * x + b) mod (2^61 - 1) drawn from `seed`.");
+
+  m.def("mh_minhash", [](const py::array& ids, const py::array& offsets, int64_t ngram,
+                         const py::array& a, const py::array& b, int num_threads) {
+        const int64_t* ip = mh_vector<int64_t>(ids, "ids");
+        const int64_t* op = mh_vector<int64_t>(offsets, "offsets");
+        const uint64_t* ap = mh_vector<uint64_t>(a, "a");
+        const uint64_t* bp = mh_vector<uint64_t>(b, "b");
+        if (offsets.shape(0) < 1) mh_fail("offsets: expected length B+1 >= 1");
+        if (a.shape(0) != b.shape(0) || a.shape(0) < 1) mh_fail("a and b: expected the same length >= 1");
+        const int64_t nd = offsets.shape(0) - 1, np_ = a.shape(0), n = ids.shape(0);
+        auto out = py::array_t<uint64_t>(std::vector<py::ssize_t>{nd, np_});
+        uint64_t* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::mh::minhash_batch(ip, n, op, nd, ngram, ap, bp, np_, o, num_threads);
+        }
+        return out;
+      }, py::arg("ids"), py::arg("offsets"), py::arg("ngram"), py::arg("a"), py::arg("b"),
+      py::arg("num_threads"), "MinHash signatures [B, num_perm] (uint64) of a ragged corpus.");
+
+  m.def("mh_simhash", [](const py::array& ids, const py::array& offsets, int64_t ngram, int bits,
+                         const py::object& weights, int num_threads) {
+        const int64_t* ip = mh_vector<int64_t>(ids, "ids");
+        const int64_t* op = mh_vector<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) mh_fail("offsets: expected length B+1 >= 1");
+        const int64_t nd = offsets.shape(0) - 1, n = ids.shape(0);
+        const double* wp = nullptr;
+        py::array w;
+        if (!weights.is_none()) {
+          w = py::array(weights);
+          wp = mh_vector<double>(w, "weights");
+          if (w.shape(0) != n) mh_fail("weights: expected one weight per id");
+        }
+        auto out = py::array_t<uint64_t>(std::vector<py::ssize_t>{nd});
+        uint64_t* o = out.mutable_data();
+        {
+          py::gil_scoped_release release;
+          fp::mh::simhash_batch(ip, n, op, nd, ngram, bits, wp, o, num_threads);
+        }
+        return out;
+      }, py::arg("ids"), py::arg("offsets"), py::arg("ngram"), py::arg("bits"), py::arg("weights"),
+      py::arg("num_threads"), "Charikar SimHash (uint64, low `bits` bits) of each document of a ragged corpus.");
+}
+
+}  // namespace fpmh_bind
