@@ -65,13 +65,28 @@ void check_ids(const int64_t* ids, int64_t begin, int64_t end) {
 
 void minhash_doc_generic(const uint64_t* h, int64_t m, const uint64_t* a, const uint64_t* b,
                          int64_t num_perm, uint64_t* sig) {
-  for (int64_t k = 0; k < num_perm; ++k) sig[k] = kPrime;  // above every value in [0, p)
-  for (int64_t i = 0; i < m; ++i) {
-    const uint64_t x = h[i] >> 3;
-    for (int64_t k = 0; k < num_perm; ++k) {
-      const uint64_t v = affine_mod(a[k], x, b[k]);
-      if (v < sig[k]) sig[k] = v;
+  // Eight permutations per pass over the shingles, their minima in registers.
+  constexpr int64_t kBlock = 8;
+  int64_t k = 0;
+  for (; k + kBlock <= num_perm; k += kBlock) {
+    uint64_t acc[kBlock];
+    for (int64_t j = 0; j < kBlock; ++j) acc[j] = kPrime;  // above every value in [0, p)
+    for (int64_t i = 0; i < m; ++i) {
+      const uint64_t x = h[i] >> 3;
+      for (int64_t j = 0; j < kBlock; ++j) {
+        const uint64_t v = affine_mod(a[k + j], x, b[k + j]);
+        acc[j] = v < acc[j] ? v : acc[j];
+      }
     }
+    for (int64_t j = 0; j < kBlock; ++j) sig[k + j] = acc[j];
+  }
+  for (; k < num_perm; ++k) {
+    uint64_t acc = kPrime;
+    for (int64_t i = 0; i < m; ++i) {
+      const uint64_t v = affine_mod(a[k], h[i] >> 3, b[k]);
+      acc = v < acc ? v : acc;
+    }
+    sig[k] = acc;
   }
 }
 

@@ -223,10 +223,21 @@ def hamming(a: object, b: object) -> np.ndarray | int:
     x = _signatures("a", a, ndim=(0, 1, 2))
     y = _signatures("b", b, ndim=(0, 1, 2))
     try:
-        r = np.bitwise_count(np.bitwise_xor(x, y)).astype(np.int64)
+        z = np.bitwise_xor(x, y)
     except ValueError as exc:
         raise ValueError(f"a and b: shapes {x.shape} and {y.shape} do not broadcast") from exc
+    r = _popcount64(np.asarray(z, dtype=np.uint64))
     return int(r) if r.ndim == 0 else r
+
+
+_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+
+
+def _popcount64(z: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # NumPy >= 2.0
+        return np.bitwise_count(z).astype(np.int64)
+    b = np.ascontiguousarray(z).reshape(z.shape + (1,)).view(np.uint8)
+    return _BYTE_BITS[b].sum(axis=-1)
 
 
 # -- LSH -----------------------------------------------------------------------------------------
@@ -234,6 +245,10 @@ def hamming(a: object, b: object) -> np.ndarray | int:
 
 def _candidate_probability(s: np.ndarray, bands: int, rows: int) -> np.ndarray:
     return 1.0 - (1.0 - s**rows) ** bands
+
+
+def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
+    return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2.0)
 
 
 def lsh_params(num_perm: int, threshold: float) -> tuple[int, int]:
@@ -257,8 +272,8 @@ def lsh_params(num_perm: int, threshold: float) -> tuple[int, int]:
         if num_perm % rows:
             continue
         bands = num_perm // rows
-        fp_area = np.trapezoid(_candidate_probability(lo, bands, rows), lo)
-        fn_area = np.trapezoid(1.0 - _candidate_probability(hi, bands, rows), hi)
+        fp_area = _trapezoid(_candidate_probability(lo, bands, rows), lo)
+        fn_area = _trapezoid(1.0 - _candidate_probability(hi, bands, rows), hi)
         err = fp_area + fn_area
         if best is None or err < best[0] - 1e-15:
             best = (err, bands, rows)
@@ -357,7 +372,9 @@ class MinHashLSH:
         if ids is None:
             new = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         else:
-            new = _int_vector("ids", ids if not isinstance(ids, Iterable) or isinstance(ids, np.ndarray) else list(ids))
+            if not isinstance(ids, np.ndarray) and isinstance(ids, Iterable):
+                ids = list(ids)
+            new = _int_vector("ids", ids)
             if new.shape[0] != n:
                 raise ValueError(f"ids: expected {n} ids (one per signature), got {new.shape[0]}")
             if new.size and (int(new.min()) < -(1 << 63) or int(new.max()) > _INT64_MAX):

@@ -163,6 +163,15 @@ def test_jaccard_estimate_accuracy():
     assert mh.jaccard_estimate(sa[3], sa[3]) == 1.0
 
 
+def test_hamming_without_numpy_bitwise_count(monkeypatch):
+    z = np.array([0, 1, 3, (1 << 64) - 1, 0x8000000000000001], dtype=np.uint64)
+    want = [0, 1, 2, 64, 2]
+    assert mh.hamming(z, np.uint64(0)).tolist() == want
+    monkeypatch.delattr(np, "bitwise_count", raising=False)
+    assert mh.hamming(z, np.uint64(0)).tolist() == want
+    assert mh.hamming(z.reshape(5, 1), z).shape == (5, 5)
+
+
 def test_simhash_and_hamming(rng):
     base = rng.integers(0, 10**6, 400)
     near = base.copy()
