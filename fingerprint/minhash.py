@@ -76,7 +76,7 @@ def _int_vector(name: str, x: object) -> np.ndarray:
             raise TypeError(f"{name}: expected a NumPy integer array, got {type(x).__name__}")
         try:
             x = np.asarray(x)
-        except Exception as exc:
+        except (TypeError, ValueError) as exc:  # ragged lists and the like
             raise TypeError(f"{name}: expected a 1-D integer array ({exc})") from None
     if x.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got shape {x.shape}")
@@ -230,7 +230,7 @@ def hamming(a: object, b: object) -> np.ndarray | int:
     return int(r) if r.ndim == 0 else r
 
 
-_BYTE_BITS = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
+_BYTE_BITS = np.array([i.bit_count() for i in range(256)], dtype=np.int64)
 
 
 def _popcount64(z: np.ndarray) -> np.ndarray:
@@ -491,7 +491,7 @@ class MinHashLSH:
         try:
             header = json.loads(data[start: start + hlen].decode("utf-8"))
             if not isinstance(header, dict):
-                raise ValueError("header is not an object")
+                raise ValueError("header is not an object")  # noqa: TRY004 - a corrupt file
         except (UnicodeDecodeError, ValueError) as exc:
             raise ValueError(f"{where}: corrupted MinHashLSH file (unreadable header: {exc})") from None
         if header.get("format") != _FORMAT:
