@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
-from . import scores, watermark
+from . import minhash, scores, watermark
 from .divergence import token_divergences
+from .minhash import MinHashLSH
 from .result import ALL_FIELDS, DivergenceResult
 from .topk import topk_divergences
 
@@ -18,8 +19,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL_FIELDS",
     "DivergenceResult",
+    "MinHashLSH",
     "__version__",
     "get_num_threads",
+    "minhash",
     "scores",
     "set_num_threads",
     "set_simd",
