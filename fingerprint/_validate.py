@@ -367,3 +367,37 @@ def boolean(name: str, x: object) -> bool:
     if not isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{name}: expected True or False, got {x!r}")
     return bool(x)
+
+
+# -- nearest-neighbour index (fingerprint.index) -------------------------------------------------
+
+
+def positive_int(name: str, x: object) -> int:
+    """A Python int >= 1 (bools and floats refused)."""
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{name}: expected a positive int, got {type(x).__name__} {x!r}")
+    if int(x) < 1:
+        raise ValueError(f"{name}: expected a positive int (>= 1), got {int(x)}")
+    return int(x)
+
+
+def finite_float32_matrix(name: str, x: object, dim: int) -> np.ndarray:
+    """A C-contiguous float32 (n, dim) matrix with finite values.
+
+    float32 C-contiguous input is returned as it is (no copy; read-only arrays are fine);
+    float64 and float16 are converted to float32 explicitly (float64 values are rounded to the
+    nearest float32); other layouts are copied for layout only. NaN/inf rows are refused.
+    """
+    a = _as_array(name, x)
+    if a.ndim != 2 or a.shape[1] != dim:
+        hint = " (add a leading axis with x[None, :] for one vector)" if a.ndim == 1 and a.shape[0] == dim else ""
+        raise ValueError(f"{name}: expected shape (n, dim) = (n, {dim}), got shape {a.shape}{hint}")
+    if a.dtype not in (np.float32, np.float64, np.float16):
+        raise TypeError(f"{name}: expected float32 (or float64/float16, converted to float32), got dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float32)  # no copy for C-contiguous native float32
+    if a.size:
+        finite = np.isfinite(a).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise ValueError(f"{name}: row {int(bad[0])} contains NaN or inf ({bad.size} such row(s))")
+    return a
