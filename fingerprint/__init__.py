@@ -10,6 +10,7 @@ from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
 from . import minhash, scores, watermark
 from .divergence import token_divergences
+from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
 from .result import ALL_FIELDS, DivergenceResult
 from .topk import topk_divergences
@@ -19,7 +20,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL_FIELDS",
     "DivergenceResult",
+    "FingerprintIndex",
     "MinHashLSH",
+    "SearchResult",
     "__version__",
     "get_num_threads",
     "minhash",

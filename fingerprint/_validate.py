@@ -372,15 +372,6 @@ def boolean(name: str, x: object) -> bool:
 # -- nearest-neighbour index (fingerprint.index) -------------------------------------------------
 
 
-def positive_int(name: str, x: object) -> int:
-    """A Python int >= 1 (bools and floats refused)."""
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{name}: expected a positive int, got {type(x).__name__} {x!r}")
-    if int(x) < 1:
-        raise ValueError(f"{name}: expected a positive int (>= 1), got {int(x)}")
-    return int(x)
-
-
 def finite_float32_matrix(name: str, x: object, dim: int) -> np.ndarray:
     """A C-contiguous float32 (n, dim) matrix with finite values.
 

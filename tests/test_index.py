@@ -318,8 +318,8 @@ def test_load_uses_no_pickle(saved, monkeypatch):
 @pytest.mark.parametrize(
     "kwargs,exc,match",
     [
-        ({"dim": 0}, ValueError, r"dim: expected a positive int \(>= 1\), got 0"),
-        ({"dim": 8.0}, TypeError, "dim: expected a positive int, got float"),
+        ({"dim": 0}, ValueError, r"dim: expected a positive integer, got 0"),
+        ({"dim": 8.0}, TypeError, "dim: expected a positive integer, got float"),
         ({"dim": 8, "metric": "cos"}, ValueError, "metric: expected one of 'cosine', 'l2', 'ip', got 'cos'"),
         ({"dim": 8, "kind": ""}, ValueError, "kind: expected one of flat, ivf, hnsw, ivfpq or a FAISS factory"),
         ({"dim": 8, "kind": "IVFx,Flat"}, ValueError, r"kind: FAISS rejected .*'IVFx,Flat'.*could not parse.*Valid examples: 'Flat'"),
@@ -331,7 +331,7 @@ def test_load_uses_no_pickle(saved, monkeypatch):
         ({"dim": 8, "kind": "flat", "m": 4}, ValueError, "m: only used by kind='ivfpq'"),
         ({"dim": 8, "kind": "hnsw", "nprobe": 4}, ValueError, "nprobe: only used by IVF kinds"),
         ({"dim": 8, "kind": "ivf", "ef_search": 4}, ValueError, "ef_search: only used by kind='hnsw'"),
-        ({"dim": 8, "kind": "hnsw", "hnsw_m": 0}, ValueError, "hnsw_m: expected a positive int"),
+        ({"dim": 8, "kind": "hnsw", "hnsw_m": 0}, ValueError, "hnsw_m: expected a positive integer"),
         ({"dim": 8, "kind": "IVF4,Flat", "nlist": 4}, ValueError, "nlist/m: give them inside the FAISS factory string"),
     ],
 )
@@ -377,7 +377,7 @@ def test_input_errors(data):
     ix.add(data[:2], ids=[1, 2])
     with pytest.raises(ValueError, match="ids: duplicates are refused; id 2 is already in the index"):
         ix.add(data[:2], ids=[2, 3])
-    with pytest.raises(ValueError, match=r"k: expected a positive int \(>= 1\), got 0"):
+    with pytest.raises(ValueError, match=r"k: expected a positive integer, got 0"):
         ix.search(data[:1], 0)
     with pytest.raises(ValueError, match="num_threads must be >= 1"):
         ix.search(data[:1], 1, num_threads=0)
