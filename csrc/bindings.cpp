@@ -25,6 +25,16 @@ const char* const kDenseFieldNames[fp::NUM_FIELDS] = {
 
 [[noreturn]] void fail(const std::string& msg) { throw py::value_error(msg); }
 
+// Read-only view of a contiguous 1-D array of T (dtype and layout checked).
+template <class T>
+const T* in_vector(const py::array& a, const char* name) {
+  if (a.ndim() != 1) fail(std::string(name) + ": expected a 1-D array");
+  if (!py::isinstance<py::array_t<T>>(a) || a.itemsize() != py::ssize_t(sizeof(T)))
+    fail(std::string(name) + ": unexpected dtype");
+  if (a.shape(0) > 1 && a.strides(0) != py::ssize_t(sizeof(T))) fail(std::string(name) + ": must be contiguous");
+  return static_cast<const T*>(a.data());
+}
+
 // A 2-D array whose last axis is contiguous, with items of `itemsize` bytes.
 void check_rows(const py::array& a, const char* name, py::ssize_t itemsize) {
   if (a.ndim() != 2) fail(std::string(name) + ": expected a 2-D array");
@@ -254,15 +264,6 @@ py::array_t<T> new_array(py::ssize_t n) {
   return py::array_t<T>(std::vector<py::ssize_t>{n});
 }
 
-template <class T>
-const T* in_vector(const py::array& a, const char* name) {
-  if (a.ndim() != 1) fail(std::string(name) + ": expected a 1-D array");
-  if (!py::isinstance<py::array_t<T>>(a) || a.itemsize() != py::ssize_t(sizeof(T)))
-    fail(std::string(name) + ": unexpected dtype");
-  if (a.shape(0) > 1 && a.strides(0) != py::ssize_t(sizeof(T))) fail(std::string(name) + ": must be contiguous");
-  return static_cast<const T*>(a.data());
-}
-
 int64_t checked_n(int64_t n, const char* name) {
   if (n < 0) fail(std::string(name) + " must be >= 0");
   return n;
@@ -481,17 +482,6 @@ namespace fpsid_bind {
 
 namespace {
 
-[[noreturn]] void sfail(const std::string& msg) { throw py::value_error(msg); }
-
-template <class T>
-const T* vec(const py::array& a, const char* name) {
-  if (a.ndim() != 1) sfail(std::string(name) + ": expected a 1-D array");
-  if (!py::isinstance<py::array_t<T>>(a) || a.itemsize() != py::ssize_t(sizeof(T)))
-    sfail(std::string(name) + ": unexpected dtype");
-  if (a.shape(0) > 1 && a.strides(0) != py::ssize_t(sizeof(T))) sfail(std::string(name) + ": must be contiguous");
-  return static_cast<const T*>(a.data());
-}
-
 struct Args {
   fp::sid::Config cfg;
   py::array keys, table;  // keep alive
@@ -503,7 +493,7 @@ Args make_config(const py::dict& d) {
   c.mode = d["mode"].cast<int>();
   c.iv = d["iv"].cast<uint64_t>();
   a.keys = py::array(d["keys"]);
-  c.keys = vec<int64_t>(a.keys, "keys");
+  c.keys = in_vector<int64_t>(a.keys, "keys");
   c.depth = a.keys.shape(0);
   c.ngram_len = d["ngram_len"].cast<int64_t>();
   c.history = d["history"].cast<int64_t>();
@@ -513,7 +503,7 @@ Args make_config(const py::dict& d) {
   py::object t = d["table"];
   if (!t.is_none()) {
     a.table = py::array(t);
-    c.table = vec<uint8_t>(a.table, "table");
+    c.table = in_vector<uint8_t>(a.table, "table");
     c.table_size = a.table.shape(0);
   }
   fp::sid::check_config(c);
@@ -529,12 +519,12 @@ py::array_t<uint8_t> new_matrix(int64_t rows, int64_t cols) {
 void register_synthid(py::module_& m) {
   m.def("sid_g_values", [](const py::array& ids, const py::array& offsets, const py::dict& config,
                            int64_t rows, int num_threads) {
-        if (num_threads < 1) sfail("num_threads must be >= 1");
-        if (rows < 0) sfail("rows must be >= 0");
+        if (num_threads < 1) fail("num_threads must be >= 1");
+        if (rows < 0) fail("rows must be >= 0");
         Args a = make_config(config);
-        const int64_t* ip = vec<int64_t>(ids, "ids");
-        const int64_t* op = vec<int64_t>(offsets, "offsets");
-        if (offsets.shape(0) < 1) sfail("offsets: expected length B+1 >= 1");
+        const int64_t* ip = in_vector<int64_t>(ids, "ids");
+        const int64_t* op = in_vector<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) fail("offsets: expected length B+1 >= 1");
         auto out = new_matrix(rows, a.cfg.depth);
         uint8_t* o = out.mutable_data();
         {
@@ -547,12 +537,12 @@ void register_synthid(py::module_& m) {
 
   m.def("sid_masks", [](const py::array& ids, const py::array& offsets, const py::dict& config,
                         int64_t rows, int num_threads) {
-        if (num_threads < 1) sfail("num_threads must be >= 1");
-        if (rows < 0) sfail("rows must be >= 0");
+        if (num_threads < 1) fail("num_threads must be >= 1");
+        if (rows < 0) fail("rows must be >= 0");
         Args a = make_config(config);
-        const int64_t* ip = vec<int64_t>(ids, "ids");
-        const int64_t* op = vec<int64_t>(offsets, "offsets");
-        if (offsets.shape(0) < 1) sfail("offsets: expected length B+1 >= 1");
+        const int64_t* ip = in_vector<int64_t>(ids, "ids");
+        const int64_t* op = in_vector<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) fail("offsets: expected length B+1 >= 1");
         py::array_t<uint8_t> rep(std::vector<py::ssize_t>{py::ssize_t(rows)});
         py::array_t<uint8_t> eos(std::vector<py::ssize_t>{py::ssize_t(rows)});
         uint8_t* r = rep.mutable_data();
@@ -567,11 +557,11 @@ void register_synthid(py::module_& m) {
 
   m.def("sid_detect", [](const py::array& ids, const py::array& offsets, const py::dict& config,
                          int num_threads) {
-        if (num_threads < 1) sfail("num_threads must be >= 1");
+        if (num_threads < 1) fail("num_threads must be >= 1");
         Args a = make_config(config);
-        const int64_t* ip = vec<int64_t>(ids, "ids");
-        const int64_t* op = vec<int64_t>(offsets, "offsets");
-        if (offsets.shape(0) < 1) sfail("offsets: expected length B+1 >= 1");
+        const int64_t* ip = in_vector<int64_t>(ids, "ids");
+        const int64_t* op = in_vector<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) fail("offsets: expected length B+1 >= 1");
         const int64_t B = offsets.shape(0) - 1, D = a.cfg.depth;
         auto counts = py::array_t<int64_t>(std::vector<py::ssize_t>{py::ssize_t(B), py::ssize_t(D)});
         auto counts_dedup = py::array_t<int64_t>(std::vector<py::ssize_t>{py::ssize_t(B), py::ssize_t(D)});
@@ -601,11 +591,11 @@ void register_synthid(py::module_& m) {
 
   m.def("sid_vocab_g_values", [](const py::array& context, const py::dict& config, int64_t vocab,
                                  int num_threads) {
-        if (num_threads < 1) sfail("num_threads must be >= 1");
-        if (vocab < 0) sfail("vocab must be >= 0");
+        if (num_threads < 1) fail("num_threads must be >= 1");
+        if (vocab < 0) fail("vocab must be >= 0");
         Args a = make_config(config);
-        const int64_t* cp = vec<int64_t>(context, "context");
-        if (context.shape(0) != a.cfg.ngram_len - 1) sfail("context: expected ngram_len - 1 ids");
+        const int64_t* cp = in_vector<int64_t>(context, "context");
+        if (context.shape(0) != a.cfg.ngram_len - 1) fail("context: expected ngram_len - 1 ids");
         auto out = new_matrix(vocab, a.cfg.depth);
         uint8_t* o = out.mutable_data();
         uint64_t h;
@@ -694,27 +684,12 @@ void register_threebricks(py::module_& m) {
 
 namespace fpmh_bind {
 
-namespace {
-
-[[noreturn]] void mh_fail(const std::string& msg) { throw std::invalid_argument(msg); }
-
-template <class T>
-const T* mh_vector(const py::array& a, const char* name) {
-  if (a.ndim() != 1) mh_fail(std::string(name) + ": expected a 1-D array");
-  if (!py::isinstance<py::array_t<T>>(a) || a.itemsize() != py::ssize_t(sizeof(T)))
-    mh_fail(std::string(name) + ": unexpected dtype");
-  if (a.shape(0) > 1 && a.strides(0) != py::ssize_t(sizeof(T))) mh_fail(std::string(name) + ": must be contiguous");
-  return static_cast<const T*>(a.data());
-}
-
-}  // namespace
-
 void register_minhash(py::module_& m) {
   m.attr("MH_PRIME") = fp::mh::kPrime;
   m.attr("MH_EMPTY") = fp::mh::kEmpty;
 
   m.def("mh_permutations", [](int64_t num_perm, uint64_t seed) {
-        if (num_perm < 1) mh_fail("num_perm must be >= 1");
+        if (num_perm < 1) fail("num_perm must be >= 1");
         auto a = py::array_t<uint64_t>(std::vector<py::ssize_t>{num_perm});
         auto b = py::array_t<uint64_t>(std::vector<py::ssize_t>{num_perm});
         fp::mh::permutations(seed, num_perm, a.mutable_data(), b.mutable_data());
@@ -724,12 +699,12 @@ void register_minhash(py::module_& m) {
 
   m.def("mh_minhash", [](const py::array& ids, const py::array& offsets, int64_t ngram,
                          const py::array& a, const py::array& b, int num_threads) {
-        const int64_t* ip = mh_vector<int64_t>(ids, "ids");
-        const int64_t* op = mh_vector<int64_t>(offsets, "offsets");
-        const uint64_t* ap = mh_vector<uint64_t>(a, "a");
-        const uint64_t* bp = mh_vector<uint64_t>(b, "b");
-        if (offsets.shape(0) < 1) mh_fail("offsets: expected length B+1 >= 1");
-        if (a.shape(0) != b.shape(0) || a.shape(0) < 1) mh_fail("a and b: expected the same length >= 1");
+        const int64_t* ip = in_vector<int64_t>(ids, "ids");
+        const int64_t* op = in_vector<int64_t>(offsets, "offsets");
+        const uint64_t* ap = in_vector<uint64_t>(a, "a");
+        const uint64_t* bp = in_vector<uint64_t>(b, "b");
+        if (offsets.shape(0) < 1) fail("offsets: expected length B+1 >= 1");
+        if (a.shape(0) != b.shape(0) || a.shape(0) < 1) fail("a and b: expected the same length >= 1");
         const int64_t nd = offsets.shape(0) - 1, np_ = a.shape(0), n = ids.shape(0);
         auto out = py::array_t<uint64_t>(std::vector<py::ssize_t>{nd, np_});
         uint64_t* o = out.mutable_data();
@@ -743,16 +718,16 @@ void register_minhash(py::module_& m) {
 
   m.def("mh_simhash", [](const py::array& ids, const py::array& offsets, int64_t ngram, int bits,
                          const py::object& weights, int num_threads) {
-        const int64_t* ip = mh_vector<int64_t>(ids, "ids");
-        const int64_t* op = mh_vector<int64_t>(offsets, "offsets");
-        if (offsets.shape(0) < 1) mh_fail("offsets: expected length B+1 >= 1");
+        const int64_t* ip = in_vector<int64_t>(ids, "ids");
+        const int64_t* op = in_vector<int64_t>(offsets, "offsets");
+        if (offsets.shape(0) < 1) fail("offsets: expected length B+1 >= 1");
         const int64_t nd = offsets.shape(0) - 1, n = ids.shape(0);
         const double* wp = nullptr;
         py::array w;
         if (!weights.is_none()) {
           w = py::array(weights);
-          wp = mh_vector<double>(w, "weights");
-          if (w.shape(0) != n) mh_fail("weights: expected one weight per id");
+          wp = in_vector<double>(w, "weights");
+          if (w.shape(0) != n) fail("weights: expected one weight per id");
         }
         auto out = py::array_t<uint64_t>(std::vector<py::ssize_t>{nd});
         uint64_t* o = out.mutable_data();
