@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from ratios import ratio, record
+from ratios import ratio, record_tokens
 
 from fingerprint.watermark import KGW
 
@@ -53,15 +53,8 @@ def texts():
     return {"random": rng.integers(0, V - 1, (B, L)), "natural": natural}
 
 
-def _median(benchmark) -> float:
-    return float(benchmark.stats.stats.median)
-
-
 def _report(benchmark, key):
-    seconds = _median(benchmark)
-    record(key, seconds)
-    benchmark.extra_info["tokens_per_s"] = B * L / seconds
-    print(f"\n{key}: {seconds * 1e3:.2f} ms, {B * L / seconds:,.0f} tokens/s")
+    record_tokens(benchmark, key, B * L)
 
 
 @pytest.mark.parametrize("kind", TEXTS)

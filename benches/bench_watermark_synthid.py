@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 import pytest
-from ratios import ratio, record
+from ratios import ratio, record_tokens
 
 from fingerprint.watermark import SynthID
 
@@ -32,10 +32,7 @@ def texts():
 
 
 def _report(benchmark, key):
-    seconds = float(benchmark.stats.stats.median)
-    record(key, seconds)
-    benchmark.extra_info["tokens_per_s"] = B * L / seconds
-    print(f"\n{key}: {seconds * 1e3:.2f} ms, {B * L / seconds:,.0f} tokens/s")
+    record_tokens(benchmark, key, B * L)
 
 
 @pytest.mark.parametrize("compat", ["transformers", "synthid-text"])

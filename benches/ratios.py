@@ -10,6 +10,14 @@ def record(name: str, seconds: float) -> None:
     RESULTS[name] = seconds
 
 
+def record_tokens(benchmark, key: str, tokens: int) -> None:
+    """Record a benchmark's median time under ``key`` and print its token throughput."""
+    seconds = float(benchmark.stats.stats.median)
+    record(key, seconds)
+    benchmark.extra_info["tokens_per_s"] = tokens / seconds
+    print(f"\n{key}: {seconds * 1e3:.2f} ms, {tokens / seconds:,.0f} tokens/s")
+
+
 def ratio(label: str, slower: str, faster: str) -> None:
     RATIOS.append((label, slower, faster))
 
