@@ -13,6 +13,7 @@
   prompt exclusion, window filters, reading mode and multiple-testing adjustment.
 - :func:`torch_randperm`, :func:`torch_rand`, :func:`torch_randint`, :func:`torch_random32`: PyTorch's CPU generator,
   reproduced natively (for schemes that seed torch).
+- :func:`from_spec`: a detector from a short text spec (``kgw:gamma=0.25,seeding=selfhash``).
 - :func:`generate`: sampling from any logits function through a watermark processor.
 
 Every detector returns ``p_value`` (what the reproduced library reports) and ``p_value_exact``
@@ -33,6 +34,7 @@ from .radioactivity import (
     adjust_p_values,
     radioactivity,
 )
+from .spec import SCHEMES, from_spec
 from .threebricks import Aaronson, AaronsonSampler, Maryland, MarylandLogitsProcessor
 from .unigram import Unigram, UnigramLogitsProcessor, unigram_green_mask
 
@@ -58,7 +60,9 @@ __all__ = [
     "UnigramLogitsProcessor",
     "WatermarkBatchResult",
     "WatermarkResult",
+    "SCHEMES",
     "adjust_p_values",
+    "from_spec",
     "generate",
     "radioactivity",
     "torch_rand",

@@ -1,0 +1,308 @@
+"""The pieces of evidence an audit computes, one function each.
+
+Every function returns a dict with ``title``, ``method``, ``assumptions``, ``summary``,
+``p_value`` (a valid p-value for H0: "the suspect was not trained on the teacher's outputs"
+under the stated assumptions) and ``details``; ``skipped`` (a reason) where the test does not
+apply. :mod:`fingerprint.audit.run` combines them into a verdict.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .models import AuditModel, Responses
+from .stats import model_rank_pvalue, rank_sum_pvalue
+
+# ----------------------------------------------------------------------------------------------
+# responses and teacher-forced logits
+
+
+def _sequences(prompts: list[np.ndarray], resp: Responses, rows: np.ndarray):
+    """tokens, offsets, score_from of prompt+response for the responses ``rows``."""
+    seqs, starts = [], []
+    for i in rows:
+        p = prompts[int(resp.prompt_index[i])]
+        seqs.append(np.concatenate([p, resp.response(int(i))]).astype(np.int64))
+        starts.append(len(p))
+    lens = np.array([len(s) for s in seqs], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+    tokens = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
+    return tokens, offsets, np.array(starts, dtype=np.int64)
+
+
+def forced_logits(source, prompts: list[np.ndarray], resp: Responses, rows: np.ndarray,
+                  batch_size: int = 8) -> np.ndarray:
+    """[n, V] float32 logits of ``source`` at every response position of ``rows`` (in order)."""
+    tokens, offsets, starts = _sequences(prompts, resp, rows)
+    chunks = [c.logits for c in source.next_token_logits(tokens, offsets, score_from=starts,
+                                                          batch_size=batch_size)]
+    n = int(sum(len(resp.response(int(i))) for i in rows))
+    if not chunks:
+        return np.zeros((0, source.vocab_size), np.float32)
+    out = np.concatenate(chunks, axis=0)
+    if out.shape[0] != n:
+        raise RuntimeError(f"{type(source).__name__}.next_token_logits returned {out.shape[0]} rows "
+                           f"for {n} response positions")
+    return out
+
+
+def topk_from_logits(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k ids (rank order) and their log-probabilities (float64) of each logits row."""
+    from scipy.special import logsumexp
+
+    x = np.asarray(logits, dtype=np.float32)
+    k = min(k, x.shape[1])
+    part = np.argpartition(-x, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(x, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    lse = logsumexp(x.astype(np.float64), axis=1, keepdims=True)
+    lp = np.take_along_axis(x, ids, axis=1).astype(np.float64) - lse
+    return ids, lp
+
+
+def respond(model: AuditModel, prompts: list[np.ndarray], *, max_new_tokens: int, temperature: float,
+            seed: int, topk: int, eos_token_id: int | None, batch_size: int = 8) -> Responses:
+    """The model's responses to every prompt: recorded ones as read, runnable ones generated here
+    (seeded sampling) with their own top-k at each response position."""
+    if model.recorded is not None:
+        return model.recorded
+    src = model.source
+    outs = src.generate(prompts, max_new_tokens, temperature=temperature, seed=seed,
+                        eos_token_id=eos_token_id)
+    lens = np.array([len(o) for o in outs], dtype=np.int64)
+    resp = Responses(np.arange(len(prompts), dtype=np.int64),
+                     np.concatenate([np.asarray(o, np.int64) for o in outs]) if outs else np.zeros(0, np.int64),
+                     np.concatenate([[0], np.cumsum(lens)]).astype(np.int64))
+    ids, lps = [], []
+    rows = np.arange(len(prompts))
+    for b in range(0, len(rows), batch_size):
+        lg = forced_logits(src, prompts, resp, rows[b: b + batch_size], batch_size)
+        i, lp = topk_from_logits(lg, topk) if lg.shape[0] else (np.zeros((0, topk), np.int64), np.zeros((0, topk)))
+        ids.append(i)
+        lps.append(lp)
+    resp.top_ids = np.concatenate(ids) if ids else np.zeros((0, topk), np.int64)
+    resp.top_logprobs = np.concatenate(lps) if lps else np.zeros((0, topk))
+    return resp
+
+
+# ----------------------------------------------------------------------------------------------
+# token-level divergence from the teacher, against the panel
+
+
+def divergence_profile(teacher, model: AuditModel, resp: Responses, prompts: list[np.ndarray], *,
+                       dense: bool, topk: int, num_prompts: int, batch_size: int = 8,
+                       num_threads: int | None = None) -> dict:
+    """Per-prompt mean JS (and KL(teacher||model)) of ``model`` from ``teacher`` on the model's own
+    responses, teacher-forced; ``dense`` uses both models' full logits, else the top-k panel
+    (``tail="bucket"``: a lower bound of the full-vocabulary divergence)."""
+    import fingerprint as fp
+
+    js_sum = np.zeros(num_prompts)
+    kl_sum = np.zeros(num_prompts)
+    count = np.zeros(num_prompts, dtype=np.int64)
+    per_token = []
+    rows = np.arange(len(resp.offsets) - 1)
+    cursor = 0
+    for b in range(0, len(rows), batch_size):
+        sel = rows[b: b + batch_size]
+        lens = np.array([len(resp.response(int(i))) for i in sel], dtype=np.int64)
+        n = int(lens.sum())
+        if n == 0:
+            continue
+        tl = forced_logits(teacher, prompts, resp, sel, batch_size)
+        tokens = np.concatenate([resp.response(int(i)) for i in sel])
+        if dense:
+            ml = forced_logits(model.source, prompts, resp, sel, batch_size)
+            panel = fp.token_divergences(tl, ml, targets=tokens, fields=("js", "kl_pq"),
+                                         num_threads=num_threads)
+        else:
+            t_ids, t_lp = topk_from_logits(tl, topk)
+            start = int(resp.offsets[sel[0]])
+            m_ids = resp.top_ids[start: start + n]
+            m_lp = resp.top_logprobs[start: start + n]
+            panel = fp.topk_divergences(t_ids, t_lp, m_ids, m_lp, tail="bucket", fields=("js", "kl_pq"),
+                                        num_threads=num_threads)
+        js, kl = np.asarray(panel.js), np.asarray(panel.kl_pq)
+        which = np.repeat(resp.prompt_index[sel], lens)
+        np.add.at(js_sum, which, js)
+        np.add.at(kl_sum, which, kl)
+        np.add.at(count, which, 1)
+        per_token.append(js)
+        cursor += n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        js_mean = np.where(count > 0, js_sum / np.maximum(count, 1), np.nan)
+        kl_mean = np.where(count > 0, kl_sum / np.maximum(count, 1), np.nan)
+    tok = np.concatenate(per_token) if per_token else np.zeros(0)
+    return {"js_per_prompt": js_mean, "kl_per_prompt": kl_mean, "positions": int(count.sum()),
+            "per_token_js": tok}
+
+
+def divergence_test(suspect_name: str, profiles: dict[str, dict], panel_names: list[str]) -> dict:
+    title = "token-level divergence vs panel"
+    s = profiles[suspect_name]
+    panel = [n for n in panel_names if n != suspect_name]
+    if not panel:
+        return {"title": title, "skipped": "no panel models to compare with"}
+    ok = ~np.isnan(s["js_per_prompt"])
+    if not ok.any():
+        return {"title": title, "skipped": "the suspect has no scored response tokens"}
+    stat = float(np.nanmean(s["js_per_prompt"]))
+    pstats = {n: float(np.nanmean(profiles[n]["js_per_prompt"])) for n in panel}
+    rank, p_model = model_rank_pvalue(stat, list(pstats.values()))
+    m = np.array([profiles[n]["js_per_prompt"][ok] for n in panel])
+    rs = rank_sum_pvalue(s["js_per_prompt"][ok], m)
+    closer = sum(v > stat for v in pstats.values())
+    rng = np.random.default_rng(0)
+    samples = {}
+    for n in [suspect_name] + panel:
+        t = profiles[n]["per_token_js"]
+        samples[n] = t if t.size <= 2000 else rng.choice(t, 2000, replace=False)
+    return {
+        "title": title,
+        "statistic": "mean JS (nats)",
+        "suspect": stat,
+        "panel": pstats,
+        "per_token": samples,
+        "p_value": rs["p_value"],
+        "summary": (f"mean JS from the teacher {stat:.4f}; closer than {closer} of {len(panel)} panel "
+                    f"models (rank {rank}); per-prompt rank sum {rs['rank_sum']} vs {rs['expected']:.1f} "
+                    f"expected"),
+        "method": ("Each model answers the shared prompts; the teacher is teacher-forced on those answers and "
+                   "the Jensen-Shannon divergence between the teacher's and the model's next-token "
+                   "distributions is averaged per prompt. The suspect's rank among the panel models on "
+                   "each prompt (1 = closest) is summed over prompts and compared with its exact null "
+                   "distribution (sum of independent discrete uniforms)."),
+        "assumptions": ("Under H0 the suspect is one more model like the panel's independent models: on each "
+                        "prompt its divergence is exchangeable with theirs, independently across prompts. "
+                        "A panel of models from another family than the suspect's, or prompts chosen after "
+                        "seeing the models, breaks this. The model-level rank p-value (see details) only "
+                        "assumes exchangeability of whole models, and cannot go below 1/(panel size + 1)."),
+        "details": {"rank_among_panel": rank, "panel_size": len(panel), "p_model_rank": p_model,
+                    "rank_sum": rs["rank_sum"], "rank_sum_expected": rs["expected"], "prompts": rs["prompts"],
+                    "scored_positions": s["positions"],
+                    "mean_kl_teacher_to_suspect": float(np.nanmean(s["kl_per_prompt"]))},
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# radioactivity
+
+
+def _curve(res) -> dict:
+    return {"tokens": np.asarray(res.checkpoints).tolist(), "p_value": np.asarray(res.checkpoint_p_values).tolist()}
+
+
+def radioactivity_outputs(detector, resp: Responses, prompts: list[np.ndarray], num_threads=None) -> dict:
+    """Radioactivity of the suspect's own outputs (closed model), corpus-wide de-duplicated."""
+    from ..watermark import radioactivity
+
+    title = "watermark radioactivity (suspect's outputs)"
+    if resp.num_tokens == 0:
+        return {"title": title, "skipped": "the suspect produced no tokens"}
+    pr = [prompts[int(i)] for i in resp.prompt_index]
+    res = radioactivity(detector, resp.tokens, resp.offsets, prompts=pr, dedup="window+token",
+                        num_threads=num_threads)
+    return _radio_entry(title, res, detector,
+                        "The suspect's answers to the shared prompts are scored with the teacher's watermark "
+                        "key: every (context window, token) pair counts once in the whole corpus, windows "
+                        "that occur in the prompt are skipped, and the green count is tested against its "
+                        "exact Binomial(N, gamma) tail (Sander et al. 2024).")
+
+
+def radioactivity_reading(detector, model: AuditModel, teacher_texts: Responses, prompts_tt: list[np.ndarray],
+                          num_threads=None, batch_size: int = 8) -> dict:
+    """Reading mode (open suspect): the suspect's teacher-forced top-1 predictions on the teacher's
+    watermarked texts."""
+    from ..watermark import radioactivity
+
+    title = "watermark radioactivity (reading mode)"
+    if not model.runnable:
+        return {"title": title, "skipped": "needs a runnable suspect"}
+    if teacher_texts is None or teacher_texts.num_tokens == 0:
+        return {"title": title, "skipped": "no teacher texts given (--teacher-texts)"}
+    preds = np.empty(teacher_texts.num_tokens, dtype=np.int64)
+    rows = np.arange(len(teacher_texts.offsets) - 1)
+    for b in range(0, len(rows), batch_size):
+        sel = rows[b: b + batch_size]
+        lg = forced_logits(model.source, prompts_tt, teacher_texts, sel, batch_size)
+        s0 = int(teacher_texts.offsets[sel[0]])
+        preds[s0: s0 + lg.shape[0]] = np.argmax(lg, axis=1)
+    pr = [prompts_tt[int(i)] for i in teacher_texts.prompt_index]
+    res = radioactivity(detector, teacher_texts.tokens, teacher_texts.offsets, prompts=pr,
+                        dedup="window+token", scoring_mode="reading", predictions=preds,
+                        num_threads=num_threads)
+    return _radio_entry(title, res, detector,
+                        "The suspect is teacher-forced on the teacher's watermarked texts and its top-1 "
+                        "prediction at each position is scored with the watermark key (windows repeated "
+                        "within a text, or present in its prompt, skipped; pairs de-duplicated corpus-wide).")
+
+
+def _radio_entry(title, res, detector, method) -> dict:
+    green = getattr(res, "num_green_tokens", None)
+    n = int(res.num_tokens_scored)
+    gamma = getattr(detector, "gamma", None)
+    summ = f"{n:,} de-duplicated tokens scored"
+    if green is not None and n:
+        summ += f", {green / n:.3f} green (expected {gamma:.3f} without the watermark)" if gamma else ""
+    return {
+        "title": title, "p_value": float(res.p_value_exact), "summary": summ, "curve": _curve(res),
+        "method": method,
+        "assumptions": ("Under H0 the suspect's tokens do not depend on the watermark key, so distinct "
+                        "(window, token) pairs are independent trials with the scheme's green probability; "
+                        "de-duplication makes repeated text count once. Needs the teacher's key and scheme."),
+        "details": {"num_tokens_scored": n, "num_green_tokens": green, "p_value_library_formula": float(res.p_value),
+                    "num_candidates": int(res.num_candidates), "num_duplicates": int(res.num_duplicates),
+                    "num_in_prompt": int(res.num_in_prompt)},
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# near-duplicate overlap with the teacher's texts
+
+
+def overlap_fraction(resp: Responses, teacher_sig: np.ndarray, *, threshold: float, ngram: int, num_perm: int,
+                     seed: int) -> tuple[float, int]:
+    """Fraction of responses whose MinHash-estimated Jaccard similarity (token ``ngram``-grams) to some
+    teacher text is >= ``threshold``; also the number of responses with at least one n-gram."""
+    from .. import minhash
+
+    lens = np.diff(resp.offsets)
+    keep = np.flatnonzero(lens >= ngram)
+    if keep.size == 0 or teacher_sig.shape[0] == 0:
+        return 0.0, 0
+    toks = np.concatenate([resp.response(int(i)) for i in keep])
+    offs = np.concatenate([[0], np.cumsum(lens[keep])]).astype(np.int64)
+    sig = minhash.minhash(toks, offs, num_perm=num_perm, ngram=ngram, seed=seed)
+    best = np.zeros(sig.shape[0])
+    for j in range(0, teacher_sig.shape[0], 256):
+        blk = teacher_sig[j: j + 256]
+        sim = (sig[:, None, :] == blk[None, :, :]).mean(axis=2)
+        best = np.maximum(best, sim.max(axis=1))
+    return float(np.mean(best >= threshold)), int(keep.size)
+
+
+def overlap_test(suspect_name: str, fractions: dict[str, tuple[float, int]], panel_names: list[str],
+                 threshold: float) -> dict:
+    title = "near-duplicate overlap with the teacher's texts"
+    panel = [n for n in panel_names if n != suspect_name]
+    f, n = fractions[suspect_name]
+    if n == 0:
+        return {"title": title, "skipped": "the suspect's responses are too short"}
+    if not panel:
+        return {"title": title, "skipped": "no panel models to compare with"}
+    pv = {k: fractions[k][0] for k in panel}
+    # larger overlap = closer: rank on the negated fraction
+    rank, p = model_rank_pvalue(-f, [-v for v in pv.values()])
+    return {
+        "title": title, "p_value": p, "statistic": f"fraction of responses with Jaccard >= {threshold}",
+        "suspect": f, "panel": pv,
+        "summary": f"{f:.1%} of {n} responses near-duplicate a teacher text (panel max {max(pv.values()):.1%}); rank {rank}",
+        "method": ("MinHash signatures (128 permutations) of token 5-grams of each response are compared with "
+                   "those of the teacher's texts; the share of responses whose estimated Jaccard similarity to "
+                   "some teacher text reaches the threshold is ranked against the panel models' shares."),
+        "assumptions": ("Model-level exchangeability with the panel (the p-value cannot go below "
+                        "1/(panel size + 1)); verbatim overlap shows memorised teacher text, not how it was "
+                        "obtained."),
+        "details": {"rank_among_panel": rank, "panel_size": len(panel), "threshold": threshold},
+    }
