@@ -10,6 +10,7 @@ from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
 from . import minhash, scores, watermark
 from .attribution import Attribution, Candidate, ModelDistance, attribute, bootstrap_mean, model_distance, panel_index
+from .binary_index import BinaryIndex, jaccard_from_hamming, minhash_bits, simhash_codes
 from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALL_FIELDS",
     "Attribution",
+    "BinaryIndex",
     "Candidate",
     "DivergenceResult",
     "FingerprintIndex",
@@ -45,9 +47,11 @@ __all__ = [
     "default_anchors",
     "default_probes",
     "get_num_threads",
+    "jaccard_from_hamming",
     "logit_profile",
     "make_zoo",
     "minhash",
+    "minhash_bits",
     "model_distance",
     "model_fingerprint",
     "panel_index",
@@ -55,6 +59,7 @@ __all__ = [
     "set_num_threads",
     "set_simd",
     "simd_info",
+    "simhash_codes",
     "text_fingerprint",
     "token_divergences",
     "topk_divergences",
