@@ -9,9 +9,15 @@ from __future__ import annotations
 from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
 from . import minhash, scores, watermark
+from .attribution import Attribution, Candidate, ModelDistance, attribute, bootstrap_mean, model_distance, panel_index
+from .binary_index import BinaryIndex, jaccard_from_hamming, minhash_bits, simhash_codes
 from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
+from .model_fingerprint import ModelFingerprint, default_anchors, logit_profile, model_fingerprint, text_fingerprint, topk_from_logits, topk_sketch
+from .probes import Probe, ProbeSet, default_probes
+from .sources.base import LogitsChunk, LogitSource
+from .zoo import LowRankLM, NGramLM, Zoo, make_zoo
 from .result import ALL_FIELDS, DivergenceResult
 from .topk import topk_divergences
 
@@ -19,18 +25,45 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALL_FIELDS",
+    "Attribution",
+    "BinaryIndex",
+    "Candidate",
     "DivergenceResult",
     "FingerprintIndex",
+    "LogitSource",
+    "LogitsChunk",
+    "LowRankLM",
     "MinHashLSH",
+    "ModelDistance",
+    "ModelFingerprint",
+    "NGramLM",
+    "Probe",
+    "ProbeSet",
     "SearchResult",
+    "Zoo",
     "__version__",
+    "attribute",
+    "bootstrap_mean",
+    "default_anchors",
+    "default_probes",
     "get_num_threads",
+    "jaccard_from_hamming",
+    "logit_profile",
+    "make_zoo",
     "minhash",
+    "minhash_bits",
+    "model_distance",
+    "model_fingerprint",
+    "panel_index",
     "scores",
     "set_num_threads",
     "set_simd",
     "simd_info",
+    "simhash_codes",
+    "text_fingerprint",
     "token_divergences",
     "topk_divergences",
+    "topk_from_logits",
+    "topk_sketch",
     "watermark",
 ]

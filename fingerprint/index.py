@@ -566,56 +566,16 @@ class FingerprintIndex:
                 "sections": {"faiss": len(index_bytes), "ids": len(ids_bytes), "json": len(extra)},
             }
         ).encode("utf-8")
-        digest = hashlib.sha256()
-        for part in (header, index_bytes, ids_bytes, extra):
-            digest.update(part)
-        tmp = os.fspath(path) + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(MAGIC)
-            f.write(struct.pack("<IQ", FORMAT_VERSION, len(header)))
-            f.write(header)
-            f.write(digest.digest())
-            f.write(index_bytes)
-            f.write(ids_bytes)
-            f.write(extra)
-        os.replace(tmp, path)
+        write_checked_file(path, MAGIC, FORMAT_VERSION, header, (index_bytes, ids_bytes, extra))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FingerprintIndex:
         """Read a file written by :meth:`save`; ValueError says what is wrong with a bad file."""
         faiss = _faiss()
-        with open(path, "rb") as f:
-            data = f.read()
+        header, (index_bytes, ids_bytes, extra_bytes) = read_checked_file(
+            path, MAGIC, FORMAT_VERSION, FORMAT_NAME, "FingerprintIndex", ("faiss", "ids", "json")
+        )
         name = os.fspath(path)
-        fixed = len(MAGIC) + 12
-        if len(data) < fixed:
-            raise ValueError(f"{name}: truncated file ({len(data)} bytes; the fixed preamble alone is {fixed})")
-        if data[: len(MAGIC)] != MAGIC:
-            raise ValueError(f"{name}: not a FingerprintIndex file (bad magic {data[:8]!r}, expected {MAGIC!r})")
-        version, hlen = struct.unpack_from("<IQ", data, len(MAGIC))
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{name}: unsupported format version {version} (this fingerprint reads version {FORMAT_VERSION})")
-        if len(data) < fixed + hlen + 32:
-            raise ValueError(f"{name}: truncated file (header of {hlen} bytes and checksum do not fit in {len(data)} bytes)")
-        header_bytes = data[fixed : fixed + hlen]
-        stored_digest = data[fixed + hlen : fixed + hlen + 32]
-        payload = data[fixed + hlen + 32 :]
-        try:
-            header = json.loads(header_bytes.decode("utf-8"))
-            sections = header["sections"]
-            sizes = [int(sections[s]) for s in ("faiss", "ids", "json")]
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise ValueError(f"{name}: corrupted header (checksum mismatch or unreadable JSON)") from None
-        if len(payload) < sum(sizes):
-            raise ValueError(f"{name}: truncated file (payload has {len(payload)} bytes, header says {sum(sizes)})")
-        if len(payload) > sum(sizes):
-            raise ValueError(f"{name}: corrupted file ({len(payload) - sum(sizes)} trailing bytes after the payload)")
-        if hashlib.sha256(header_bytes + payload).digest() != stored_digest:
-            raise ValueError(f"{name}: checksum mismatch (SHA-256 of the contents differs from the stored one): the file is corrupted")
-        if header.get("format") != FORMAT_NAME or header.get("version") != FORMAT_VERSION:
-            raise ValueError(f"{name}: unsupported format {header.get('format')!r} version {header.get('version')!r}")
-        fa, ia, _ = sizes
-        index_bytes, ids_bytes, extra_bytes = payload[:fa], payload[fa : fa + ia], payload[fa + ia :]
         extra = json.loads(extra_bytes.decode("utf-8"))
         self = cls.__new__(cls)
         self._dim = int(header["dim"])
@@ -687,3 +647,67 @@ def _metadata_arg(metadata: object, n: int) -> tuple[dict | None, list[dict | No
     if len(metadata) != n:
         raise ValueError(f"metadata: expected {n} dicts (one per vector), got {len(metadata)}")
     return None, [None if d is None else _json_dict(f"metadata[{i}]", d) for i, d in enumerate(metadata)]
+
+
+def write_checked_file(path: str | os.PathLike, magic: bytes, version: int, header: bytes, sections: Sequence[bytes]) -> None:
+    """Write ``magic | version, len(header) (<IQ) | header | SHA-256(header + sections) | sections``.
+
+    ``header`` is UTF-8 JSON naming the format, its version and ``"sections"`` (name -> length).
+    The file is written to ``path + ".tmp"`` and renamed over ``path``.
+    """
+    digest = hashlib.sha256(header)
+    for part in sections:
+        digest.update(part)
+    tmp = os.fspath(path) + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(magic)
+        f.write(struct.pack("<IQ", version, len(header)))
+        f.write(header)
+        f.write(digest.digest())
+        for part in sections:
+            f.write(part)
+    os.replace(tmp, path)
+
+
+def read_checked_file(
+    path: str | os.PathLike, magic: bytes, version: int, format_name: str, what: str, section_names: Sequence[str]
+) -> tuple[dict, list[bytes]]:
+    """Read a :func:`write_checked_file` file: (header dict, sections in ``section_names`` order).
+
+    ValueError names what is wrong: bad magic, version, truncation, trailing bytes, checksum.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    name = os.fspath(path)
+    fixed = len(magic) + 12
+    if len(data) < fixed:
+        raise ValueError(f"{name}: truncated file ({len(data)} bytes; the fixed preamble alone is {fixed})")
+    if data[: len(magic)] != magic:
+        raise ValueError(f"{name}: not a {what} file (bad magic {data[:len(magic)]!r}, expected {magic!r})")
+    got_version, hlen = struct.unpack_from("<IQ", data, len(magic))
+    if got_version != version:
+        raise ValueError(f"{name}: unsupported format version {got_version} (this fingerprint reads version {version})")
+    if len(data) < fixed + hlen + 32:
+        raise ValueError(f"{name}: truncated file (header of {hlen} bytes and checksum do not fit in {len(data)} bytes)")
+    header_bytes = data[fixed : fixed + hlen]
+    stored_digest = data[fixed + hlen : fixed + hlen + 32]
+    payload = data[fixed + hlen + 32 :]
+    try:
+        header = json.loads(header_bytes.decode("utf-8"))
+        sections = header["sections"]
+        sizes = [int(sections[s]) for s in section_names]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise ValueError(f"{name}: corrupted header (checksum mismatch or unreadable JSON)") from None
+    if len(payload) < sum(sizes):
+        raise ValueError(f"{name}: truncated file (payload has {len(payload)} bytes, header says {sum(sizes)})")
+    if len(payload) > sum(sizes):
+        raise ValueError(f"{name}: corrupted file ({len(payload) - sum(sizes)} trailing bytes after the payload)")
+    if hashlib.sha256(header_bytes + payload).digest() != stored_digest:
+        raise ValueError(f"{name}: checksum mismatch (SHA-256 of the contents differs from the stored one): the file is corrupted")
+    if header.get("format") != format_name or header.get("version") != version:
+        raise ValueError(f"{name}: unsupported format {header.get('format')!r} version {header.get('version')!r}")
+    parts, at = [], 0
+    for size in sizes:
+        parts.append(payload[at : at + size])
+        at += size
+    return header, parts

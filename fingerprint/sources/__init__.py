@@ -1,0 +1,1 @@
+"""Model sources: anything that gives next-token distributions over token sequences."""
