@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
-from . import minhash, scores, watermark
+from . import minhash, scores, sources, watermark
 from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
 from .result import ALL_FIELDS, DivergenceResult
+from .sources import LogitsChunk, LogitSource, OnnxCausalLM, load_gguf, load_smollm2
 from .topk import topk_divergences
 
 __version__ = "0.1.0"
@@ -21,14 +22,20 @@ __all__ = [
     "ALL_FIELDS",
     "DivergenceResult",
     "FingerprintIndex",
+    "LogitSource",
+    "LogitsChunk",
     "MinHashLSH",
+    "OnnxCausalLM",
     "SearchResult",
     "__version__",
     "get_num_threads",
+    "load_gguf",
+    "load_smollm2",
     "minhash",
     "scores",
     "set_num_threads",
     "set_simd",
+    "sources",
     "simd_info",
     "token_divergences",
     "topk_divergences",
