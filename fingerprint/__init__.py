@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
-from . import minhash, scores, watermark
 from .attribution import Attribution, Candidate, ModelDistance, attribute, bootstrap_mean, model_distance, panel_index
 from .binary_index import BinaryIndex, jaccard_from_hamming, minhash_bits, simhash_codes
+from . import audit, minhash, scores, sources, watermark
 from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
 from .model_fingerprint import ModelFingerprint, default_anchors, logit_profile, model_fingerprint, text_fingerprint, topk_from_logits, topk_sketch
 from .probes import Probe, ProbeSet, default_probes
-from .sources.base import LogitsChunk, LogitSource
 from .zoo import LowRankLM, NGramLM, Zoo, make_zoo
 from .result import ALL_FIELDS, DivergenceResult
+from .sources import LogitsChunk, LogitSource, OnnxCausalLM, load_gguf, load_smollm2
 from .topk import topk_divergences
 
 __version__ = "0.1.0"
@@ -39,10 +39,12 @@ __all__ = [
     "NGramLM",
     "Probe",
     "ProbeSet",
+    "OnnxCausalLM",
     "SearchResult",
     "Zoo",
     "__version__",
     "attribute",
+    "audit",
     "bootstrap_mean",
     "default_anchors",
     "default_probes",
@@ -50,6 +52,8 @@ __all__ = [
     "jaccard_from_hamming",
     "logit_profile",
     "make_zoo",
+    "load_gguf",
+    "load_smollm2",
     "minhash",
     "minhash_bits",
     "model_distance",
@@ -58,6 +62,7 @@ __all__ = [
     "scores",
     "set_num_threads",
     "set_simd",
+    "sources",
     "simd_info",
     "simhash_codes",
     "text_fingerprint",

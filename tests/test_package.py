@@ -23,7 +23,7 @@ def _run(code, tmp_path, **env):
 def test_import_is_light_and_fast(tmp_path):
     code = (
         "import sys, time; t = time.perf_counter(); import fingerprint; dt = time.perf_counter() - t;"
-        "heavy = [m for m in ('numba', 'faiss', 'onnxruntime', 'torch', 'ray', 'scipy', 'fingerprint._core')"
+        "heavy = [m for m in ('numba', 'faiss', 'onnxruntime', 'onnx', 'gguf', 'tokenizers', 'torch', 'ray', 'scipy', 'fingerprint._core')"
         " if m in sys.modules]; print(dt); print(','.join(heavy))"
     )
     lines = _run(code, tmp_path).splitlines()

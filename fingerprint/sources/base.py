@@ -1,4 +1,11 @@
-"""The LogitSource protocol (see INTERFACES.md) and the chunks it streams."""
+"""The LogitSource protocol: anything that gives next-token distributions over token sequences.
+
+Implemented by :class:`fingerprint.sources.onnx.OnnxCausalLM` (ONNX Runtime) and by the n-gram
+models of ``fingerprint.zoo``; consumed by the audit and by fingerprints. See INTERFACES in the
+README: rows for sequence ``s`` with tokens ``x_0..x_{L-1}`` are produced for positions
+``j = score_from[s] .. L-1`` in order of ``s`` then ``j``; row = float32 logits of ``x_j`` given
+``x_0..x_{j-1}`` (teacher forcing), streamed one :class:`LogitsChunk` at a time.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +16,13 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 
-@dataclass
+@dataclass(frozen=True)
 class LogitsChunk:
-    """Rows of next-token logits under teacher forcing.
+    """One streamed block of teacher-forced rows.
 
-    ``seq_index`` int64 [n]: the sequence each row belongs to; ``positions`` int64 [n]: j within it;
-    ``targets`` int64 [n]: the observed token x_j; ``logits`` float32 [n, V] (C-contiguous): the
-    logits of x_j given x_0..x_{j-1}.
+    ``seq_index`` int64 [n] (sequence s), ``positions`` int64 [n] (j), ``targets`` int64 [n] (x_j),
+    ``logits`` float32 [n, V] C-contiguous (row i: logits of the token at ``positions[i]`` given
+    the tokens before it).
     """
 
     seq_index: np.ndarray
@@ -26,7 +33,7 @@ class LogitsChunk:
 
 @runtime_checkable
 class LogitSource(Protocol):
-    """Anything that gives next-token distributions over ragged token sequences."""
+    """Next-token logits over ragged token sequences, teacher-forced, and sampling."""
 
     vocab_size: int
     name: str
