@@ -7,6 +7,7 @@ import json
 import sys
 
 EXAMPLES = """examples:
+  fingerprint audit --demo              # the distillation audit on the built-in demo (SmolLM2 teacher)
   fingerprint demo                      # teacher vs distilled student vs independent model
   fingerprint demo --vocab 128256 --json
   fingerprint info                      # version, SIMD kernels in use, default threads
@@ -40,11 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--num-threads", type=_positive, default=None)
     demo.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub.add_parser("info", help="version, SIMD kernel set and default thread count")
+    from .audit.cli import add_parser as add_audit
+
+    add_audit(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if hasattr(args, "run"):
+        try:
+            return args.run(args)
+        except (ValueError, TypeError, FileNotFoundError, ModuleNotFoundError) as e:
+            print(f"fingerprint {args.command}: error: {e}", file=sys.stderr)
+            return 2
     if args.command == "info":
         import fingerprint
 

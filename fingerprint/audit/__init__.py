@@ -23,7 +23,7 @@ def _teacher(spec: str, *, num_threads, tokenizer_path):
     path, name = split_spec(spec)
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"teacher: no such file {str(p)!r} (expected a .gguf or .onnx model)")
+        raise ValueError(f"teacher: no such file {str(p)!r} (expected a .gguf, .onnx or .npz model)")
     if p.suffix.lower() == ".gguf":
         from ..sources.gguf import load_gguf
 
@@ -44,7 +44,15 @@ def _teacher(spec: str, *, num_threads, tokenizer_path):
 
         src = OnnxCausalLM(str(p), num_threads=num_threads)
         return AuditModel(name or p.stem, "onnx", src, path=str(p)), Tokenizer.from_file(str(tokenizer_path)), None, None
-    raise ValueError(f"teacher: expected a .gguf or .onnx model, got {str(p)!r}")
+    if p.suffix.lower() == ".npz":
+        m = load_model(spec)
+        tok = None
+        if tokenizer_path:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(tokenizer_path))
+        return m, tok, None, None
+    raise ValueError(f"teacher: expected a .gguf, .onnx or .npz model, got {str(p)!r}")
 
 
 def audit_files(
@@ -99,7 +107,7 @@ def audit_files(
     if attribution:
         from .attribution import probe_set
 
-        probes = probe_set(tok, V)
+        probes = probe_set(tok, V, pids)
     report = audit(t_model, sus, pan, prompts=pids, watermark=det, teacher_texts=tt,
                    teacher_text_prompts=tt_prompts, attribution_probes=probes,
                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, topk=topk,

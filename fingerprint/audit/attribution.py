@@ -14,10 +14,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def probe_set(tokenizer, vocab_size: int):
-    """The default probe set, tokenized with ``tokenizer`` (a ``tokenizers.Tokenizer``)."""
-    from ..probes import default_probes
+def probe_set(tokenizer, vocab_size: int, prompts: list[np.ndarray]):
+    """The default probe set tokenized with ``tokenizer`` (a ``tokenizers.Tokenizer``); without a
+    tokenizer (token-id prompts), the audit prompts themselves, every position scored."""
+    from ..probes import Probe, ProbeSet, default_probes
 
+    if tokenizer is None:
+        return ProbeSet("audit-prompts", "1", [Probe(f"prompt{i}", prompt_ids=np.asarray(p, np.int64))
+                                                for i, p in enumerate(prompts) if len(p) >= 2],
+                        tokenizer="teacher", vocab_size=vocab_size)
     return default_probes().tokenized(lambda s: tokenizer.encode(s, add_special_tokens=False).ids,
                                       "teacher", vocab_size=vocab_size)
 

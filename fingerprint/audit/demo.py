@@ -37,6 +37,14 @@ def seed_paragraphs() -> list[str]:
     return [p.strip() for p in text.splitlines() if p.strip()]
 
 
+def _flat(seqs: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.asarray(s, dtype=np.int64) for s in seqs]) if seqs else np.zeros(0, np.int64)
+
+
+def _offsets(seqs: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum([len(s) for s in seqs])]).astype(np.int64)
+
+
 def _say(progress: bool, t0: float, msg: str) -> None:
     if progress:
         print(f"[demo {time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
@@ -46,7 +54,8 @@ def build_demo(work: Path, *, train_prompts: int = 32, train_tokens: int = 96, i
                seed: int = 0, num_threads: int | None = None, progress: bool = True) -> dict:
     """Write the demo's inputs into ``work``; returns the audit_files arguments."""
     from ..sources.gguf import load_gguf, smollm2_gguf_path
-    from ..sources.writers import write_records
+    from ..sources.records import TokenBatch
+    from ..sources.writers import write_table
     from ..watermark import KGW
     from ..zoo import NGramLM
     from .prompts import encode_prompts
@@ -64,14 +73,13 @@ def build_demo(work: Path, *, train_prompts: int = 32, train_tokens: int = 96, i
     det = KGW(V, gamma=0.25, seeding="lefthash", compat="transformers")
     outs = teacher.generate(pids, train_tokens, temperature=1.0, seed=seed, processor=det.processor(DELTA))
     _say(progress, t0, f"teacher wrote {sum(len(o) for o in outs):,} watermarked tokens for {len(pids)} prompts")
-    write_records(work / "teacher_outputs.jsonl",
-                  [{"id": f"teacher-{i}", "prompt_ids": p.tolist(), "token_ids": o.tolist(),
-                    "text": tok.decode(o.tolist())} for i, (p, o) in enumerate(zip(pids, outs))])
+    write_table(work / "teacher_outputs.jsonl", TokenBatch(
+        ids=[f"teacher-{i}" for i in range(len(outs))], tokens=_flat(outs), offsets=_offsets(outs),
+        texts=[tok.decode(o.tolist()) for o in outs], prompt_tokens=_flat(pids), prompt_offsets=_offsets(pids)))
     # the seed text, tokenized as the models' tokenizer does (no chat formatting)
     paras = [np.asarray(tok.encode(p).ids, dtype=np.int64) for p in seed_paragraphs()]
     uni = np.bincount(np.concatenate(paras), minlength=V).astype(np.float64) + 0.01
-    lens = np.array([len(o) for o in outs], dtype=np.int64)
-    student = NGramLM.train(np.concatenate(outs), np.concatenate([[0], np.cumsum(lens)]), V, order=3,
+    student = NGramLM.train(_flat(outs), _offsets(outs), V, order=3,
                             prior=uni / uni.sum(), name="student")
     student.save(work / "student.npz")
     rng = np.random.default_rng(seed + 1)
@@ -79,8 +87,7 @@ def build_demo(work: Path, *, train_prompts: int = 32, train_tokens: int = 96, i
     for j in range(independents):
         pick = np.sort(rng.choice(len(paras), size=int(0.7 * len(paras)), replace=False))
         seqs = [paras[i] for i in pick]
-        plen = np.array([len(s) for s in seqs], dtype=np.int64)
-        m = NGramLM.train(np.concatenate(seqs), np.concatenate([[0], np.cumsum(plen)]), V, order=3,
+        m = NGramLM.train(_flat(seqs), _offsets(seqs), V, order=3,
                           name=f"independent-{j + 1}")
         m.save(work / f"independent-{j + 1}.npz")
         names.append(f"independent-{j + 1}")

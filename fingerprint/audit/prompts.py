@@ -46,6 +46,9 @@ def load_prompts(path: str | Path | None, tokenizer, chat_template: str | None) 
     """(token ids, texts) of the prompts in ``path`` (None: the packaged audit prompts)."""
     from .demo import packaged_prompts
 
+    if tokenizer is None and (path is None or Path(path).suffix.lower() != ".jsonl"):
+        raise ValueError("prompts: a teacher without a tokenizer needs token-id prompts: --prompts FILE.jsonl "
+                         "with one {\"prompt_ids\": [...]} per line (or give --tokenizer)")
     if path is None:
         texts = packaged_prompts()
         return encode_prompts(tokenizer, texts, chat_template), list(texts)
@@ -68,11 +71,12 @@ def load_prompts(path: str | Path | None, tokenizer, chat_template: str | None) 
                     raise ValueError(f"{p}:{ln}: field 'prompt_ids': expected a non-empty list of token ids")
                 ids.append(np.asarray(v, dtype=np.int64))
                 texts.append(rec.get("prompt"))
-            elif isinstance(rec, dict) and isinstance(rec.get("prompt"), str):
+            elif isinstance(rec, dict) and isinstance(rec.get("prompt"), str) and tokenizer is not None:
                 ids.extend(encode_prompts(tokenizer, [rec["prompt"]], chat_template))
                 texts.append(rec["prompt"])
             else:
-                raise ValueError(f"{p}:{ln}: expected an object with 'prompt' (text) or 'prompt_ids'")
+                raise ValueError(f"{p}:{ln}: expected an object with 'prompt' (text, needs a tokenizer) or "
+                                 "'prompt_ids'")
         if not ids:
             raise ValueError(f"prompts: {str(p)!r} holds no prompt")
         return ids, texts
