@@ -163,12 +163,32 @@ def topk_sketch(top_ids: object, top_logprobs: object, *, buckets: int = 64, see
 
 
 def topk_from_logits(logits: object, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """What an API returns: the top-k ids (ties by id) and their log-probs, [N, k] each."""
+    """What an API returns: the top-k ids (ties by id) and their log-probs, [N, k] each.
+
+    O(V) per row: ``argpartition`` on the logits, log-sum-exp accumulated in float64; rows with
+    ties at the k-th value are ordered exactly (stable sort).
+    """
     x = _float_rows("logits", logits)
     kk = min(integer("k", k, lo=1), x.shape[1])
-    lp = _log_softmax(x) if x.shape[0] else np.zeros(x.shape)
-    ids = np.argsort(-lp, axis=1, kind="stable")[:, :kk]
-    return ids.astype(np.int64), np.take_along_axis(lp, ids, axis=1)
+    if x.shape[0] == 0:
+        return np.zeros((0, kk), np.int64), np.zeros((0, kk))
+    m = x.max(axis=1)
+    if np.isnan(m).any() or np.isposinf(m).any():
+        i = int(np.flatnonzero(np.isnan(m) | np.isposinf(m))[0])
+        raise ValueError(f"logits: row {i} contains NaN or +inf")
+    if np.isneginf(m).any():
+        raise ValueError(f"logits: row {int(np.flatnonzero(np.isneginf(m))[0])} is all -inf")
+    mm = m.astype(np.float64)
+    lse = mm + np.log(np.exp(x - m[:, None]).sum(axis=1, dtype=np.float64))
+    part = np.argpartition(-x, kk - 1, axis=1)[:, :kk]
+    part = np.sort(part, axis=1)  # ids ascending, so the stable sort below breaks ties by id
+    vals = np.take_along_axis(x, part, axis=1)
+    ids = np.take_along_axis(part, np.argsort(-vals, axis=1, kind="stable"), axis=1)
+    # a tie at the k-th value may leave a smaller id outside the candidates: redo those rows exactly
+    kth = vals.min(axis=1)
+    for r in np.flatnonzero((x >= kth[:, None]).sum(axis=1) > kk):
+        ids[r] = np.argsort(-x[r], kind="stable")[:kk]
+    return ids.astype(np.int64), np.take_along_axis(x, ids, axis=1).astype(np.float64) - lse[:, None]
 
 
 def text_fingerprint(tokens: object, offsets: object, *, ngrams: Sequence[int] = (1, 2, 3), dim: int = 4096,

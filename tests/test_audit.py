@@ -22,7 +22,6 @@ import pytest
 from fingerprint import watermark
 from fingerprint.audit import AuditModel, Responses, audit, write_report
 from fingerprint.audit.evidence import divergence_profile
-from fingerprint.probes import Probe, ProbeSet
 from fingerprint.zoo import LowRankLM, NGramLM
 
 V = 512
@@ -51,10 +50,8 @@ def world():
         others.append(NGramLM.train(_flat(o), _offsets(o), V, order=2, name=f"independent-{j + 1}"))
     prompts = [rng.integers(0, V, 6) for _ in range(24)]
     texts = Responses(np.arange(len(outs)), _flat(outs), _offsets(outs))
-    probes = ProbeSet("audit-prompts", "1", [Probe(f"p{i}", prompt_ids=p) for i, p in enumerate(prompts)],
-                      tokenizer="synthetic", vocab_size=V)
     return dict(teacher=teacher, student=student, others=others, det=det, prompts=prompts, texts=texts,
-                train_prompts=train_prompts, probes=probes, outs=outs)
+                train_prompts=train_prompts, outs=outs)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +61,7 @@ def report(world):
     suspects = [AuditModel(m.name, "ngram", m) for m in [w["student"], *w["others"][:2]]]
     panel = [AuditModel(m.name, "ngram", m) for m in w["others"][2:]]
     return audit(t, suspects, panel, prompts=w["prompts"], watermark=w["det"], teacher_texts=w["texts"],
-                 teacher_text_prompts=w["train_prompts"], attribution_probes=w["probes"], max_new_tokens=48,
+                 teacher_text_prompts=w["train_prompts"], max_new_tokens=48,
                  progress=False)
 
 
@@ -99,7 +96,8 @@ def test_holm_adjustment_and_json(report, tmp_path):
     assert doc["format"] == "fingerprint-audit/1"
     assert [s["name"] for s in doc["suspects"]] == ["student", "independent-1", "independent-2"]
     html = hp.read_text()
-    assert html.count("<svg") >= 4 and "<script" not in html and "http" not in html.split("<body>")[1]
+    assert html.count("<svg") >= 4 and "<script" not in html and "<link" not in html
+    assert "src=" not in html and "href=" not in html and "url(" not in html  # self-contained
 
 
 def test_divergence_profile_matches_float64_reference(world):
@@ -181,12 +179,13 @@ def test_cli_end_to_end(world, tmp_path):
            *sum((["--panel", str(files[f"independent-{j}"])] for j in (2, 3, 4, 5)), []),
            "--watermark", "kgw:gamma=0.25,seeding=lefthash", "--teacher-texts", str(texts),
            "--max-new-tokens", "32", "--out", str(out), "--quiet"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "student" in r.stdout and "report.html" in r.stdout
     doc = json.loads((out / "report.json").read_text())
     v = {s["name"]: s["verdict"]["level"] for s in doc["suspects"]}
     assert v["student"] == "strong" and v["independent-1"] in ("none", "weak")
     bad = subprocess.run([sys.executable, "-m", "fingerprint.cli", "audit", "--teacher", str(tmp_path / "nope.gguf"),
-                          "--suspect", str(files["student"]), "--out", str(out)], capture_output=True, text=True)
+                          "--suspect", str(files["student"]), "--out", str(out)], capture_output=True, text=True,
+                         cwd=tmp_path)
     assert bad.returncode != 0 and "nope.gguf" in bad.stderr

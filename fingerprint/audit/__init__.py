@@ -103,13 +103,8 @@ def audit_files(
     tt = tt_prompts = None
     if teacher_texts:
         tt, tt_prompts = read_texts(teacher_texts, V)
-    probes = None
-    if attribution:
-        from .attribution import probe_set
-
-        probes = probe_set(tok, V, pids)
     report = audit(t_model, sus, pan, prompts=pids, watermark=det, teacher_texts=tt,
-                   teacher_text_prompts=tt_prompts, attribution_probes=probes,
+                   teacher_text_prompts=tt_prompts, attribution=attribution,
                    max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, topk=topk,
                    eos_token_id=eos, num_threads=num_threads, progress=progress,
                    settings={"watermark_spec": watermark, "prompts_file": prompts, **(settings or {})})

@@ -11,7 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from .models import AuditModel, Responses
+from ..model_fingerprint import topk_from_logits
 from .stats import model_rank_pvalue, rank_sum_pvalue
+
+TEACHER_KEY = "__teacher__"  # the teacher's entry in shared_text_panel's top-k results
 
 # ----------------------------------------------------------------------------------------------
 # responses and teacher-forced logits
@@ -46,44 +49,18 @@ def forced_logits(source, prompts: list[np.ndarray], resp: Responses, rows: np.n
     return out
 
 
-def topk_from_logits(logits: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k ids (rank order) and their log-probabilities (float64) of each logits row."""
-    from scipy.special import logsumexp
-
-    x = np.asarray(logits, dtype=np.float32)
-    k = min(k, x.shape[1])
-    part = np.argpartition(-x, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(x, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    lse = logsumexp(x.astype(np.float64), axis=1, keepdims=True)
-    lp = np.take_along_axis(x, ids, axis=1).astype(np.float64) - lse
-    return ids, lp
-
-
 def respond(model: AuditModel, prompts: list[np.ndarray], *, max_new_tokens: int, temperature: float,
-            seed: int, topk: int, eos_token_id: int | None, batch_size: int = 8) -> Responses:
+            seed: int, eos_token_id: int | None) -> Responses:
     """The model's responses to every prompt: recorded ones as read, runnable ones generated here
-    (seeded sampling) with their own top-k at each response position."""
+    (seeded sampling)."""
     if model.recorded is not None:
         return model.recorded
-    src = model.source
-    outs = src.generate(prompts, max_new_tokens, temperature=temperature, seed=seed,
-                        eos_token_id=eos_token_id)
+    outs = model.source.generate(prompts, max_new_tokens, temperature=temperature, seed=seed,
+                                 eos_token_id=eos_token_id)
     lens = np.array([len(o) for o in outs], dtype=np.int64)
-    resp = Responses(np.arange(len(prompts), dtype=np.int64),
+    return Responses(np.arange(len(prompts), dtype=np.int64),
                      np.concatenate([np.asarray(o, np.int64) for o in outs]) if outs else np.zeros(0, np.int64),
                      np.concatenate([[0], np.cumsum(lens)]).astype(np.int64))
-    ids, lps = [], []
-    rows = np.arange(len(prompts))
-    for b in range(0, len(rows), batch_size):
-        lg = forced_logits(src, prompts, resp, rows[b: b + batch_size], batch_size)
-        i, lp = topk_from_logits(lg, topk) if lg.shape[0] else (np.zeros((0, topk), np.int64), np.zeros((0, topk)))
-        ids.append(i)
-        lps.append(lp)
-    resp.top_ids = np.concatenate(ids) if ids else np.zeros((0, topk), np.int64)
-    resp.top_logprobs = np.concatenate(lps) if lps else np.zeros((0, topk))
-    return resp
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,9 +95,12 @@ def divergence_profile(teacher, model: AuditModel, resp: Responses, prompts: lis
                                          num_threads=num_threads)
         else:
             t_ids, t_lp = topk_from_logits(tl, topk)
-            start = int(resp.offsets[sel[0]])
-            m_ids = resp.top_ids[start: start + n]
-            m_lp = resp.top_logprobs[start: start + n]
+            if model.runnable:
+                m_ids, m_lp = topk_from_logits(forced_logits(model.source, prompts, resp, sel, batch_size), topk)
+            else:
+                start = int(resp.offsets[sel[0]])
+                m_ids = resp.top_ids[start: start + n]
+                m_lp = resp.top_logprobs[start: start + n]
             panel = fp.topk_divergences(t_ids, t_lp, m_ids, m_lp, tail="bucket", fields=("js", "kl_pq"),
                                         num_threads=num_threads)
         js, kl = np.asarray(panel.js), np.asarray(panel.kl_pq)
@@ -138,7 +118,66 @@ def divergence_profile(teacher, model: AuditModel, resp: Responses, prompts: lis
             "per_token_js": tok}
 
 
-def divergence_test(suspect_name: str, profiles: dict[str, dict], panel_names: list[str]) -> dict:
+def shared_text_panel(teacher, models: list[AuditModel], texts: Responses, prompts: list[np.ndarray], *,
+                      topk: int, batch_size: int = 8, num_threads: int | None = None) -> tuple[dict, dict]:
+    """Every runnable model teacher-forced on the same texts (the teacher's answers to the shared
+    prompts), in one pass: the teacher's logits are computed once per batch of texts.
+
+    Returns ``(profiles, topks)``: per model, the per-prompt mean JS / KL(teacher || model) (as
+    :func:`divergence_profile`), and the top-k ids and log-probs at every text position (the teacher's
+    under its own name), for fingerprints."""
+    import fingerprint as fp
+
+    P = len(prompts)
+    acc = {m.name: [np.zeros(P), np.zeros(P), np.zeros(P, np.int64), []] for m in models}
+    topks = {m.name: ([], []) for m in models}
+    topks[TEACHER_KEY] = ([], [])
+    rows = np.arange(len(texts.offsets) - 1)
+    for b in range(0, len(rows), batch_size):
+        sel = rows[b: b + batch_size]
+        lens = np.array([len(texts.response(int(i))) for i in sel], dtype=np.int64)
+        if int(lens.sum()) == 0:
+            continue
+        tl = forced_logits(teacher, prompts, texts, sel, batch_size)
+        tokens = np.concatenate([texts.response(int(i)) for i in sel])
+        which = np.repeat(texts.prompt_index[sel], lens)
+        ti, tp = topk_from_logits(tl, topk)
+        topks[TEACHER_KEY][0].append(ti)
+        topks[TEACHER_KEY][1].append(tp)
+        for m in models:
+            ml = forced_logits(m.source, prompts, texts, sel, batch_size)
+            panel = fp.token_divergences(tl, ml, targets=tokens, fields=("js", "kl_pq"), num_threads=num_threads)
+            a = acc[m.name]
+            np.add.at(a[0], which, panel.js)
+            np.add.at(a[1], which, panel.kl_pq)
+            np.add.at(a[2], which, 1)
+            a[3].append(np.asarray(panel.js))
+            mi, mp = topk_from_logits(ml, topk)
+            topks[m.name][0].append(mi)
+            topks[m.name][1].append(mp)
+    profiles = {}
+    for name, (js, kl, cnt, tok) in acc.items():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            profiles[name] = {"js_per_prompt": np.where(cnt > 0, js / np.maximum(cnt, 1), np.nan),
+                              "kl_per_prompt": np.where(cnt > 0, kl / np.maximum(cnt, 1), np.nan),
+                              "positions": int(cnt.sum()),
+                              "per_token_js": np.concatenate(tok) if tok else np.zeros(0)}
+    out = {k: (np.concatenate(v[0]) if v[0] else np.zeros((0, topk), np.int64),
+               np.concatenate(v[1]) if v[1] else np.zeros((0, topk))) for k, v in topks.items()}
+    return profiles, out
+
+
+METHODS = {
+    "shared": ("The teacher answers the shared prompts; every model is teacher-forced on those answers and the "
+               "Jensen-Shannon divergence between its next-token distribution and the teacher's (full "
+               "vocabulary) is averaged per prompt."),
+    "own": ("Each model answers the shared prompts; the teacher is teacher-forced on those answers and the "
+            "Jensen-Shannon divergence between the teacher's top-k and the model's recorded top-k (bucket "
+            "tail: a lower bound of the full-vocabulary value) is averaged per prompt."),
+}
+
+
+def divergence_test(suspect_name: str, profiles: dict[str, dict], panel_names: list[str], mode: str = "shared") -> dict:
     title = "token-level divergence vs panel"
     s = profiles[suspect_name]
     panel = [n for n in panel_names if n != suspect_name]
@@ -164,22 +203,20 @@ def divergence_test(suspect_name: str, profiles: dict[str, dict], panel_names: l
         "suspect": stat,
         "panel": pstats,
         "per_token": samples,
-        "p_value": rs["p_value"],
+        "p_value": p_model,
         "summary": (f"mean JS from the teacher {stat:.4f}; closer than {closer} of {len(panel)} panel "
-                    f"models (rank {rank}); per-prompt rank sum {rs['rank_sum']} vs {rs['expected']:.1f} "
-                    f"expected"),
-        "method": ("Each model answers the shared prompts; the teacher is teacher-forced on those answers and "
-                   "the Jensen-Shannon divergence between the teacher's and the model's next-token "
-                   "distributions is averaged per prompt. The suspect's rank among the panel models on "
-                   "each prompt (1 = closest) is summed over prompts and compared with its exact null "
-                   "distribution (sum of independent discrete uniforms)."),
-        "assumptions": ("Under H0 the suspect is one more model like the panel's independent models: on each "
-                        "prompt its divergence is exchangeable with theirs, independently across prompts. "
-                        "A panel of models from another family than the suspect's, or prompts chosen after "
-                        "seeing the models, breaks this. The model-level rank p-value (see details) only "
-                        "assumes exchangeability of whole models, and cannot go below 1/(panel size + 1)."),
+                    f"models (rank {rank} of {len(panel) + 1})"),
+        "method": METHODS[mode] + (" The suspect's mean over prompts is ranked among the panel models' "
+                                   "(1 = closest): p = (1 + number of panel models at least as close) / "
+                                   "(panel size + 1)."),
+        "assumptions": ("Under H0 the suspect is one more model like the panel's independent models (its mean "
+                        "divergence is exchangeable with theirs). The p-value cannot go below 1/(panel size + 1): "
+                        "a panel of n models gives at most that much evidence. The per-prompt rank sum in the "
+                        "details is descriptive only: closeness is a trait of a model, so prompts are not "
+                        "independent trials and a prompt-level test would overstate the evidence."),
         "details": {"rank_among_panel": rank, "panel_size": len(panel), "p_model_rank": p_model,
-                    "rank_sum": rs["rank_sum"], "rank_sum_expected": rs["expected"], "prompts": rs["prompts"],
+                    "rank_sum": rs["rank_sum"], "rank_sum_expected": rs["expected"],
+                    "rank_sum_p_if_prompts_were_independent": rs["p_value"], "prompts": rs["prompts"],
                     "scored_positions": s["positions"],
                     "mean_kl_teacher_to_suspect": float(np.nanmean(s["kl_per_prompt"]))},
     }

@@ -81,7 +81,7 @@ def audit(
     watermark=None,
     teacher_texts: Responses | None = None,
     teacher_text_prompts: list[np.ndarray] | None = None,
-    attribution_probes: list[np.ndarray] | None = None,
+    attribution: bool = True,
     max_new_tokens: int = 48,
     temperature: float = 1.0,
     seed: int = 0,
@@ -112,15 +112,30 @@ def audit(
     resp = {}
     for m in models:
         resp[m.name] = evidence.respond(m, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                                        seed=seed, topk=topk, eos_token_id=eos_token_id)
+                                        seed=seed, eos_token_id=eos_token_id)
         clock.lap(f"responses of {m.name}")
-    dense = all(m.runnable for m in models)
-    profiles = {}
-    for m in models:
-        profiles[m.name] = evidence.divergence_profile(teacher.source, m, resp[m.name], prompts, dense=dense,
-                                                       topk=topk, num_prompts=len(prompts),
-                                                       num_threads=num_threads)
-        clock.lap(f"teacher-forced divergence of {m.name}")
+    runnable = [m for m in models if m.runnable]
+    shared = len(runnable) == len(models)
+    topks = None
+    if shared:
+        # every model is runnable: all are teacher-forced on the teacher's own answers (one teacher pass)
+        t_out = teacher.source.generate(prompts, max_new_tokens, temperature=temperature, seed=seed,
+                                        eos_token_id=eos_token_id)
+        texts = Responses(np.arange(len(prompts), dtype=np.int64),
+                          np.concatenate([np.asarray(o, np.int64) for o in t_out]),
+                          np.concatenate([[0], np.cumsum([len(o) for o in t_out])]).astype(np.int64))
+        clock.lap("teacher's answers to the shared prompts")
+        profiles, topks = evidence.shared_text_panel(teacher.source, models, texts, prompts, topk=topk,
+                                                     num_threads=num_threads)
+        clock.lap("teacher-forced divergences on the shared texts")
+    else:
+        # recorded models only have top-k on their own answers: the teacher is forced on each model's answers
+        profiles = {}
+        for m in models:
+            profiles[m.name] = evidence.divergence_profile(teacher.source, m, resp[m.name], prompts, dense=False,
+                                                           topk=topk, num_prompts=len(prompts),
+                                                           num_threads=num_threads)
+            clock.lap(f"teacher-forced divergence of {m.name}")
     panel_names = [m.name for m in panel]
     fractions = {}
     if teacher_texts is not None and teacher_texts.num_tokens:
@@ -129,11 +144,14 @@ def audit(
             fractions[m.name] = evidence.overlap_fraction(resp[m.name], t_sig, threshold=overlap_threshold,
                                                           ngram=5, num_perm=128, seed=1)
         clock.lap("near-duplicate signatures")
-    attribution = None
-    if attribution_probes is not None:
+    attribution_ev = None
+    if attribution:
         from .attribution import attribution_panel
 
-        attribution = attribution_panel(teacher, models, attribution_probes, panel_names, topk=topk)
+        if topks is None:
+            topks = {}
+        attribution_ev = attribution_panel(teacher.name, [m.name for m in suspects], topks, panel_names,
+                                           probe_key=f"{len(prompts)} shared prompts")
         clock.lap("fingerprints and attribution")
     out = []
     for m in suspects:
@@ -145,9 +163,9 @@ def audit(
                     watermark, m, teacher_texts, teacher_text_prompts, num_threads)
         else:
             ev["radioactivity"] = {"title": "watermark radioactivity", "skipped": "no watermark key given"}
-        ev["divergence"] = evidence.divergence_test(m.name, profiles, panel_names)
-        if attribution is not None:
-            ev["attribution"] = attribution[m.name]
+        ev["divergence"] = evidence.divergence_test(m.name, profiles, panel_names, "shared" if shared else "own")
+        if attribution_ev is not None:
+            ev["attribution"] = attribution_ev[m.name]
         if fractions:
             ev["near_duplicates"] = evidence.overlap_test(m.name, fractions, panel_names, overlap_threshold)
         v = verdict(ev)
@@ -164,7 +182,8 @@ def audit(
         "panel": [m.describe() for m in panel],
         "verdict_rule": VERDICT_RULE,
         "settings": {"prompts": len(prompts), "max_new_tokens": max_new_tokens, "temperature": temperature,
-                     "seed": seed, "topk": topk, "divergence": "dense" if dense else "top-k (bucket tail)",
+                     "seed": seed, "topk": topk, "divergence": ("full vocabulary, shared teacher texts" if shared
+                                    else "top-k (bucket tail), each model's own answers"),
                      "overlap_threshold": overlap_threshold,
                      "watermark": repr(watermark) if watermark is not None else None, **(settings or {})},
         "timings": {**clock.timings, "total": time.perf_counter() - clock.t0},
