@@ -3,7 +3,7 @@
 Run: pytest benches/bench_attribution.py -s
 Zoo per seed: 12 teachers (LowRankLM), 24 students (NGramLM distilled from them: 70% teacher
 samples, 30% their own base model's, own prior), 8 independents (4 students of hidden teachers, 4
-hidden LowRankLMs) = 44 models; 16 random probes of 12 tokens (176 scored positions).
+hidden LowRankLMs) = 44 models; 16 random probes of 32 tokens (496 scored positions).
 Reported per construction: top-1 teacher accuracy of students, TPR (top-1 correct and
 ``attributed`` at alpha 0.01), independent FPR (``attributed``), and time to fingerprint + attribute
 all 32 suspects, against the exact alternative (rank the 12 teachers by mean JS over the probes,

@@ -499,7 +499,7 @@ def make_zoo(
     teacher_fraction: float = 0.7,
     orders: Sequence[int] = (2, 3),
     n_probes: int = 16,
-    probe_len: int = 12,
+    probe_len: int = 32,
     seed: int = 0,
 ) -> Zoo:
     """Teachers, students and independents, deterministic by ``seed`` (a few seconds).

@@ -137,7 +137,7 @@ def test_zoo_is_deterministic_and_sized():
     for a, b in zip(z1.models, z2.models):
         np.testing.assert_array_equal(a.log_probs([1, 2]), b.log_probs([1, 2]))
     toks, offs, _ = z1.probes.tokens()
-    assert len(z1.probes) == 16 and offs[-1] == 16 * 12
+    assert len(z1.probes) == 16 and offs[-1] == 16 * 32
 
 
 @pytest.mark.slow
