@@ -149,7 +149,7 @@ def test_students_inherit_kgw_lefthash_watermark():
     teacher = LowRankLM(v, seed=11, scale=1.0)
     other = LowRankLM(v, seed=12, scale=1.0)
     rng = np.random.default_rng(0)
-    prompts = [rng.integers(0, v, 1) for _ in range(300)]
+    prompts = [rng.integers(0, v, 1) for _ in range(80)]
     wm = teacher.generate(prompts, 199, seed=1, processor=proc)
     clean = other.generate(prompts, 199, seed=2)
 
