@@ -131,7 +131,6 @@ def attribute(suspect, index, k: int = 10, *, null_size: int = 1000, alpha: floa
     sims, ids, labels = sims[order], ids[order], labels[order]
     m = sims.shape[0] - 1
     total = sims.sum()
-    total2 = (sims * sims).sum()
     out = []
     for r in range(min(kk, sims.shape[0])):
         s = sims[r]
@@ -144,7 +143,6 @@ def attribute(suspect, index, k: int = 10, *, null_size: int = 1000, alpha: floa
         padj = float(-np.expm1(n * np.log1p(-min(p, 1.0)))) if p < 1 else 1.0
         lab = labels[r]
         out.append(Candidate(r + 1, int(ids[r]), None if lab is None else str(lab), float(s), float(z), p, pe, padj))
-    del total2
     return Attribution(out, n, m, a)
 
 

@@ -122,11 +122,15 @@ def logit_profile(logits: object, anchors: object, *, floor: float = -30.0) -> n
     if np.unique(a).size != a.size:
         raise ValueError("anchors: ids must be distinct")
     fl = real_finite("floor", floor)
-    n = x.shape[0]
-    if n == 0:
+    if x.shape[0] == 0:
         return np.zeros(0, dtype=np.float32)
-    lp = np.maximum(_log_softmax(x)[:, a], fl)
-    u = (lp - lp.mean(axis=1, keepdims=True)) / np.sqrt(n * a.size)
+    return _profile(_log_softmax(x)[:, a], fl)
+
+
+def _profile(anchor_logprobs: np.ndarray, floor: float) -> np.ndarray:
+    n, na = anchor_logprobs.shape
+    lp = np.maximum(anchor_logprobs, floor)
+    u = (lp - lp.mean(axis=1, keepdims=True)) / np.sqrt(n * na)
     return u.ravel().astype(np.float32)
 
 
@@ -222,17 +226,15 @@ def text_fingerprint(tokens: object, offsets: object, *, ngrams: Sequence[int] =
     return out.astype(np.float32)
 
 
-def _collect_logits(source, probes) -> tuple[list[np.ndarray], np.ndarray]:
+def _stream_rows(source, probes, reduce) -> np.ndarray:
+    """``reduce(logits chunk)`` over the probes' scored rows, concatenated (one chunk held at a time)."""
     toks, offs, sf = probes.tokens()
     if probes.vocab_size is not None and probes.vocab_size > source.vocab_size:
         raise ValueError(f"probes: built for vocab_size {probes.vocab_size}, the source has {source.vocab_size}")
-    rows, seqs = [], []
-    for chunk in source.next_token_logits(toks, offs, score_from=sf):
-        rows.append(np.asarray(chunk.logits))
-        seqs.append(np.asarray(chunk.seq_index))
-    if not rows:
+    parts = [reduce(np.asarray(chunk.logits)) for chunk in source.next_token_logits(toks, offs, score_from=sf)]
+    if not parts:
         raise ValueError("probes: no scored positions (every probe is shorter than 2 tokens)")
-    return rows, np.concatenate(seqs)
+    return parts
 
 
 def model_fingerprint(
@@ -275,12 +277,15 @@ def model_fingerprint(
         vec = text_fingerprint(np.concatenate(outs) if outs else np.zeros(0, np.int64), offsets, ngrams=ngrams, dim=dim, seed=seed)
         params = dict(samples=ns, max_new_tokens=max_new_tokens, temperature=temperature, ngrams=list(ngrams), dim=dim, seed=seed)
         return ModelFingerprint(vec, kind, name, key, params)
-    rows, _ = _collect_logits(source, probes)
-    logits = np.concatenate(rows)
     if kind == "logits":
         anc = default_anchors(v, anchors, seed=seed) if isinstance(anchors, (int, np.integer)) and not isinstance(anchors, bool) else index_vector("anchors", anchors, upper=v)
-        vec = logit_profile(logits, anc, floor=floor)
+        fl = real_finite("floor", floor)
+        lp = np.concatenate(_stream_rows(source, probes, lambda x: _log_softmax(_float_rows("logits", x))[:, anc]))
+        vec = _profile(lp, fl)
         return ModelFingerprint(vec, kind, name, key, dict(anchors=anc.tolist(), floor=floor))
-    ids, lps = topk_from_logits(logits, k)
+    kk = integer("k", k, lo=1)
+    parts = _stream_rows(source, probes, lambda x: topk_from_logits(x, kk))
+    ids = np.concatenate([p[0] for p in parts])
+    lps = np.concatenate([p[1] for p in parts])
     vec = topk_sketch(ids, lps, buckets=buckets, seed=seed)
     return ModelFingerprint(vec, kind, name, key, dict(k=k, buckets=buckets, seed=seed))

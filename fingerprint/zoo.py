@@ -241,7 +241,10 @@ class NGramLM(_HistoryModel):
         self._explicit_weight = prior_weight is not None
         base = np.full(self.vocab_size, 1.0 / self.vocab_size) if prior is None else prior
         a = self.prior_weight
-        self._p1 = (unigram.astype(np.float64) + a * base) / (self.num_tokens + a)
+        if self.num_tokens + a > 0:
+            self._p1 = (unigram.astype(np.float64) + a * base) / (self.num_tokens + a)
+        else:  # no training tokens and alpha = 0: the prior alone
+            self._p1 = np.array(base, dtype=np.float64)
         self._totals = [np.add.reduceat(c, s[:-1]) if c.size else np.zeros(0, np.int64) for (_, s, _, c) in tables]
 
     def __repr__(self) -> str:
@@ -496,7 +499,7 @@ def make_zoo(
     teacher_fraction: float = 0.7,
     orders: Sequence[int] = (2, 3),
     n_probes: int = 16,
-    probe_len: int = 12,
+    probe_len: int = 32,
     seed: int = 0,
 ) -> Zoo:
     """Teachers, students and independents, deterministic by ``seed`` (a few seconds).

@@ -25,7 +25,10 @@ def witten_bell(seqs: list[list[int]], vocab: int, order: int, context: list[int
     types = len(counts[1])
     alpha = float(max(types, 1) if prior_weight is None else prior_weight)
     base = [1.0 / vocab] * vocab if prior is None else [float(x) / float(sum(prior)) for x in prior]
-    p = [(counts[1].get(((), w), 0) + alpha * base[w]) / (n + alpha) for w in range(vocab)]
+    if n + alpha == 0:
+        p = list(base)
+    else:
+        p = [(counts[1].get(((), w), 0) + alpha * base[w]) / (n + alpha) for w in range(vocab)]
     for k in range(2, order + 1):
         if len(context) < k - 1:
             continue
