@@ -50,7 +50,7 @@ def _say(progress: bool, t0: float, msg: str) -> None:
         print(f"[demo {time.perf_counter() - t0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
 
-def build_demo(work: Path, *, train_prompts: int = 32, train_tokens: int = 96, independents: int = 7,
+def build_demo(work: Path, *, train_prompts: int = 32, train_tokens: int = 80, independents: int = 7,
                seed: int = 0, num_threads: int | None = None, progress: bool = True) -> dict:
     """Write the demo's inputs into ``work``; returns the audit_files arguments."""
     from ..sources.gguf import load_gguf, smollm2_gguf_path
@@ -93,7 +93,7 @@ def build_demo(work: Path, *, train_prompts: int = 32, train_tokens: int = 96, i
         names.append(f"independent-{j + 1}")
     _say(progress, t0, f"trained the student and {independents} independent models")
     return {
-        "teacher": str(gguf),
+        "teacher": f"SmolLM2-135M-Instruct={gguf}",
         "suspects": [f"student={work / 'student.npz'}"] + [f"{n}={work / (n + '.npz')}" for n in names[:2]],
         "panel": [f"{n}={work / (n + '.npz')}" for n in names[2:]],
         "watermark": WATERMARK,

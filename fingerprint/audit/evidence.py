@@ -168,9 +168,9 @@ def shared_text_panel(teacher, models: list[AuditModel], texts: Responses, promp
 
 
 METHODS = {
-    "shared": ("The teacher answers the shared prompts; every model is teacher-forced on those answers and the "
-               "Jensen-Shannon divergence between its next-token distribution and the teacher's (full "
-               "vocabulary) is averaged per prompt."),
+    "shared": ("Every model is teacher-forced on the same teacher-written texts (the teacher's watermarked texts "
+               "when given, else its answers to the shared prompts) and the Jensen-Shannon divergence between its "
+               "next-token distribution and the teacher's (full vocabulary) is averaged per text."),
     "own": ("Each model answers the shared prompts; the teacher is teacher-forced on those answers and the "
             "Jensen-Shannon divergence between the teacher's top-k and the model's recorded top-k (bucket "
             "tail: a lower bound of the full-vocabulary value) is averaged per prompt."),
@@ -298,48 +298,76 @@ def _radio_entry(title, res, detector, method) -> dict:
 # near-duplicate overlap with the teacher's texts
 
 
-def overlap_fraction(resp: Responses, teacher_sig: np.ndarray, *, threshold: float, ngram: int, num_perm: int,
-                     seed: int) -> tuple[float, int]:
-    """Fraction of responses whose MinHash-estimated Jaccard similarity (token ``ngram``-grams) to some
-    teacher text is >= ``threshold``; also the number of responses with at least one n-gram."""
+def _ngrams(resp: Responses, n: int) -> np.ndarray:
+    """Distinct token n-grams [m, n] inside the responses."""
+    rows = []
+    for i in range(len(resp.offsets) - 1):
+        r = resp.response(i)
+        if len(r) >= n:
+            rows.append(np.lib.stride_tricks.sliding_window_view(r, n))
+    if not rows:
+        return np.zeros((0, n), np.int64)
+    return np.unique(np.concatenate(rows).astype(np.int64), axis=0)
+
+
+def overlap_stats(resp: Responses, teacher_texts: Responses, teacher_sig: np.ndarray, *, threshold: float,
+                  ngram: int = 5, num_perm: int = 128, seed: int = 1) -> dict:
+    """Verbatim overlap of a model's responses with the teacher's texts.
+
+    ``containment``: the fraction of the responses' distinct token ``ngram``-grams that occur in the
+    teacher's texts (exact, by sorting); ``near_duplicates``: the fraction of responses whose MinHash
+    estimate of Jaccard similarity to some teacher text is >= ``threshold``.
+    """
     from .. import minhash
 
+    mine = _ngrams(resp, ngram)
+    theirs = _ngrams(teacher_texts, ngram)
+    if mine.shape[0] == 0:
+        return {"containment": float("nan"), "ngrams": 0, "near_duplicates": float("nan"), "responses": 0}
+    both = np.concatenate([theirs, mine])
+    _, inv, counts = np.unique(both, axis=0, return_inverse=True, return_counts=True)
+    inv = inv.reshape(-1)
+    containment = float(np.mean(counts[inv[theirs.shape[0]:]] > 1))
     lens = np.diff(resp.offsets)
     keep = np.flatnonzero(lens >= ngram)
-    if keep.size == 0 or teacher_sig.shape[0] == 0:
-        return 0.0, 0
     toks = np.concatenate([resp.response(int(i)) for i in keep])
     offs = np.concatenate([[0], np.cumsum(lens[keep])]).astype(np.int64)
     sig = minhash.minhash(toks, offs, num_perm=num_perm, ngram=ngram, seed=seed)
     best = np.zeros(sig.shape[0])
     for j in range(0, teacher_sig.shape[0], 256):
         blk = teacher_sig[j: j + 256]
-        sim = (sig[:, None, :] == blk[None, :, :]).mean(axis=2)
-        best = np.maximum(best, sim.max(axis=1))
-    return float(np.mean(best >= threshold)), int(keep.size)
+        best = np.maximum(best, (sig[:, None, :] == blk[None, :, :]).mean(axis=2).max(axis=1))
+    return {"containment": containment, "ngrams": int(mine.shape[0]),
+            "near_duplicates": float(np.mean(best >= threshold)), "responses": int(keep.size)}
 
 
-def overlap_test(suspect_name: str, fractions: dict[str, tuple[float, int]], panel_names: list[str],
-                 threshold: float) -> dict:
-    title = "near-duplicate overlap with the teacher's texts"
+def overlap_test(suspect_name: str, stats: dict[str, dict], panel_names: list[str], threshold: float,
+                 ngram: int = 5) -> dict:
+    title = "verbatim overlap with the teacher's texts"
     panel = [n for n in panel_names if n != suspect_name]
-    f, n = fractions[suspect_name]
-    if n == 0:
-        return {"title": title, "skipped": "the suspect's responses are too short"}
+    st = stats[suspect_name]
+    if st["ngrams"] == 0:
+        return {"title": title, "skipped": f"the suspect's responses hold no {ngram}-gram"}
     if not panel:
         return {"title": title, "skipped": "no panel models to compare with"}
-    pv = {k: fractions[k][0] for k in panel}
-    # larger overlap = closer: rank on the negated fraction
+    pv = {k: stats[k]["containment"] for k in panel}
+    f = st["containment"]
+    # larger overlap = closer: rank on the negated containment
     rank, p = model_rank_pvalue(-f, [-v for v in pv.values()])
     return {
-        "title": title, "p_value": p, "statistic": f"fraction of responses with Jaccard >= {threshold}",
+        "title": title, "p_value": p, "statistic": f"share of the responses' {ngram}-grams found in the teacher's texts",
         "suspect": f, "panel": pv,
-        "summary": f"{f:.1%} of {n} responses near-duplicate a teacher text (panel max {max(pv.values()):.1%}); rank {rank}",
-        "method": ("MinHash signatures (128 permutations) of token 5-grams of each response are compared with "
-                   "those of the teacher's texts; the share of responses whose estimated Jaccard similarity to "
-                   "some teacher text reaches the threshold is ranked against the panel models' shares."),
-        "assumptions": ("Model-level exchangeability with the panel (the p-value cannot go below "
-                        "1/(panel size + 1)); verbatim overlap shows memorised teacher text, not how it was "
-                        "obtained."),
-        "details": {"rank_among_panel": rank, "panel_size": len(panel), "threshold": threshold},
+        "summary": (f"{f:.1%} of its distinct {ngram}-grams occur in the teacher's texts (panel: "
+                    f"{min(pv.values()):.1%}-{max(pv.values()):.1%}); {st['near_duplicates']:.0%} of responses "
+                    f"near-duplicate a teacher text; rank {rank} of {len(panel) + 1}"),
+        "method": (f"Exact containment: the distinct token {ngram}-grams of the model's answers to the shared prompts "
+                   f"are looked up among those of the teacher's texts; ranked against the panel models' "
+                   f"containment. Near-duplicates: MinHash signatures (128 permutations) of the answers' {ngram}-grams, "
+                   f"estimated Jaccard similarity >= {threshold} to some teacher text."),
+        "assumptions": ("Model-level exchangeability with the panel (the p-value cannot go below 1/(panel size + 1)). "
+                        "Verbatim overlap shows memorised teacher text, not how it was obtained; common phrases "
+                        "give every model some overlap, hence the comparison with the panel."),
+        "details": {"rank_among_panel": rank, "panel_size": len(panel), "containment": f,
+                    "distinct_ngrams": st["ngrams"], "near_duplicate_fraction": st["near_duplicates"],
+                    "near_duplicate_threshold": threshold},
     }

@@ -8,7 +8,8 @@ suspect:
 2. its token-level divergence from the teacher, ranked against every panel model's;
 3. fingerprint attribution: the teacher's rank among the reference models by fingerprint
    similarity, with an empirical p-value against the panel's null similarities;
-4. near-duplicate overlap of its outputs with the teacher's texts, ranked against the panel.
+4. verbatim overlap (n-gram containment, MinHash near-duplicates) of its outputs with the teacher's
+   texts, ranked against the panel.
 
 The p-values of one suspect are combined with Holm's step-down (family-wise error control under
 any dependence); the verdict is the strength of the smallest adjusted p-value.
@@ -88,6 +89,7 @@ def audit(
     topk: int = 20,
     eos_token_id: int | None = None,
     overlap_threshold: float = 0.3,
+    max_shared_texts: int = 24,
     num_threads: int | None = None,
     progress: bool = True,
     settings: dict | None = None,
@@ -117,15 +119,27 @@ def audit(
     runnable = [m for m in models if m.runnable]
     shared = len(runnable) == len(models)
     topks = None
+    shared_source = ""
     if shared:
-        # every model is runnable: all are teacher-forced on the teacher's own answers (one teacher pass)
-        t_out = teacher.source.generate(prompts, max_new_tokens, temperature=temperature, seed=seed,
-                                        eos_token_id=eos_token_id)
-        texts = Responses(np.arange(len(prompts), dtype=np.int64),
-                          np.concatenate([np.asarray(o, np.int64) for o in t_out]),
-                          np.concatenate([[0], np.cumsum([len(o) for o in t_out])]).astype(np.int64))
-        clock.lap("teacher's answers to the shared prompts")
-        profiles, topks = evidence.shared_text_panel(teacher.source, models, texts, prompts, topk=topk,
+        # every model is runnable: all are teacher-forced on the same teacher-written texts (one teacher
+        # pass): the teacher's watermarked texts when given (what a distilled suspect was trained on),
+        # else the teacher's answers to the shared prompts
+        if teacher_texts is not None and teacher_texts.num_tokens:
+            keep = np.arange(min(max_shared_texts, len(teacher_texts.offsets) - 1))
+            texts = Responses(keep, teacher_texts.tokens[: teacher_texts.offsets[keep[-1] + 1]],
+                              teacher_texts.offsets[: keep[-1] + 2])
+            shared_prompts = [teacher_text_prompts[int(i)] for i in keep]
+            shared_source = f"the first {len(keep)} of the teacher's texts"
+        else:
+            t_out = teacher.source.generate(prompts, max_new_tokens, temperature=temperature, seed=seed,
+                                            eos_token_id=eos_token_id)
+            texts = Responses(np.arange(len(prompts), dtype=np.int64),
+                              np.concatenate([np.asarray(o, np.int64) for o in t_out]),
+                              np.concatenate([[0], np.cumsum([len(o) for o in t_out])]).astype(np.int64))
+            shared_prompts = prompts
+            shared_source = f"the teacher's answers to the {len(prompts)} shared prompts"
+            clock.lap("teacher's answers to the shared prompts")
+        profiles, topks = evidence.shared_text_panel(teacher.source, models, texts, shared_prompts, topk=topk,
                                                      num_threads=num_threads)
         clock.lap("teacher-forced divergences on the shared texts")
     else:
@@ -137,13 +151,13 @@ def audit(
                                                            num_threads=num_threads)
             clock.lap(f"teacher-forced divergence of {m.name}")
     panel_names = [m.name for m in panel]
-    fractions = {}
+    overlap = {}
     if teacher_texts is not None and teacher_texts.num_tokens:
         t_sig = fp.minhash.minhash(teacher_texts.tokens, teacher_texts.offsets, num_perm=128, ngram=5, seed=1)
         for m in models:
-            fractions[m.name] = evidence.overlap_fraction(resp[m.name], t_sig, threshold=overlap_threshold,
-                                                          ngram=5, num_perm=128, seed=1)
-        clock.lap("near-duplicate signatures")
+            overlap[m.name] = evidence.overlap_stats(resp[m.name], teacher_texts, t_sig,
+                                                       threshold=overlap_threshold)
+        clock.lap("verbatim overlap")
     attribution_ev = None
     if attribution:
         from .attribution import attribution_panel
@@ -151,7 +165,7 @@ def audit(
         if topks is None:
             topks = {}
         attribution_ev = attribution_panel(teacher.name, [m.name for m in suspects], topks, panel_names,
-                                           probe_key=f"{len(prompts)} shared prompts")
+                                           probe_key=shared_source if shared else "")
         clock.lap("fingerprints and attribution")
     out = []
     for m in suspects:
@@ -166,8 +180,8 @@ def audit(
         ev["divergence"] = evidence.divergence_test(m.name, profiles, panel_names, "shared" if shared else "own")
         if attribution_ev is not None:
             ev["attribution"] = attribution_ev[m.name]
-        if fractions:
-            ev["near_duplicates"] = evidence.overlap_test(m.name, fractions, panel_names, overlap_threshold)
+        if overlap:
+            ev["overlap"] = evidence.overlap_test(m.name, overlap, panel_names, overlap_threshold)
         v = verdict(ev)
         out.append({**m.describe(), "verdict": v, "evidence": ev,
                     "responses": {"count": int(len(resp[m.name].offsets) - 1),
@@ -182,7 +196,7 @@ def audit(
         "panel": [m.describe() for m in panel],
         "verdict_rule": VERDICT_RULE,
         "settings": {"prompts": len(prompts), "max_new_tokens": max_new_tokens, "temperature": temperature,
-                     "seed": seed, "topk": topk, "divergence": ("full vocabulary, shared teacher texts" if shared
+                     "seed": seed, "topk": topk, "divergence": (f"full vocabulary, on {shared_source}" if shared
                                     else "top-k (bucket tail), each model's own answers"),
                      "overlap_threshold": overlap_threshold,
                      "watermark": repr(watermark) if watermark is not None else None, **(settings or {})},
