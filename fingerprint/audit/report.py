@@ -72,16 +72,19 @@ def _evidence_rows(ev: dict) -> str:
 
 def _figures(name: str, ev: dict) -> str:
     out = []
-    rad = ev.get("radioactivity", {})
-    curve = rad.get("curve")
-    if curve and not rad.get("skipped"):
-        t = np.asarray(curve["tokens"], dtype=np.float64)
-        lp = -np.log10(np.maximum(np.asarray(curve["p_value"], dtype=np.float64), 1e-300))
+    curves = {}
+    for key, label in (("radioactivity", "suspect's outputs"), ("radioactivity_reading", "reading mode")):
+        e = ev.get(key, {})
+        if e.get("curve") and not e.get("skipped"):
+            t = np.asarray(e["curve"]["tokens"], dtype=np.float64)
+            lp = -np.log10(np.maximum(np.asarray(e["curve"]["p_value"], dtype=np.float64), 1e-300))
+            curves[label] = (t, lp)
+    if curves:
         out.append(_figure(svg.line_chart(
-            {name: (t, lp)}, xlabel="scored tokens (de-duplicated)", ylabel="-log10 p",
+            curves, xlabel="scored tokens (de-duplicated)", ylabel="-log10 p",
             title="cumulative radioactivity p-value", hline=5.0, hline_label="p = 1e-5"),
-            "Cumulative radioactivity p-value of the suspect's outputs as scored tokens accrue "
-            "(higher is stronger evidence; dashed: p = 1e-5)."))
+            "Cumulative radioactivity p-value as scored tokens accrue, on the suspect's outputs and in "
+            "reading mode (higher is stronger evidence; dashed: p = 1e-5; p is floored at 1e-300)."))
     div = ev.get("divergence", {})
     if div and not div.get("skipped"):
         names = [name] + list(div["panel"].keys())
@@ -96,8 +99,8 @@ def _figures(name: str, ev: dict) -> str:
                 {k: np.asarray(v) for k, v in samples.items()},
                 xlabel="per-token JS divergence from the teacher (nats)",
                 title="per-token divergence distributions"),
-                "Distribution of per-token Jensen–Shannon divergence from the teacher on the shared "
-                "prompts' responses."))
+                "Distribution of per-token Jensen–Shannon divergence from the teacher, over the texts "
+                "the divergence test uses (see its method)."))
     att = ev.get("attribution", {})
     if att and not att.get("skipped"):
         rk = att["ranking"]

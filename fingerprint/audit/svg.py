@@ -21,8 +21,10 @@ def _fmt(v: float) -> str:
     if v == 0:
         return "0"
     a = abs(v)
-    if a >= 1e4 or a < 1e-2:
+    if a >= 1e6 or a < 1e-2:
         return f"{v:.0e}"
+    if a >= 1000 and float(v).is_integer():
+        return f"{int(v):,}"
     return f"{v:.3g}"
 
 
