@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import fingerprint as fp
 from fingerprint.sources import LogitsChunk, LogitSource, OnnxCausalLM
-from fingerprint.sources.onnx import log_softmax
+from fingerprint.sources.onnx import _top_ids, log_softmax
 
 PARAGRAPH = (
     "Water is a chemical compound made of two hydrogen atoms and one oxygen atom. At room temperature it is a "
@@ -274,3 +275,13 @@ def test_model_loading_errors(tmp_path):
         OnnxCausalLM(tmp_path / "ok.onnx", session_options=[1])
     with pytest.raises(ValueError, match="num_threads must be >= 1"):
         OnnxCausalLM(tmp_path / "ok.onnx", num_threads=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 9), st.data())
+def test_top_ids_is_stable_descending_order(rows, v, data):
+    # small integer values: many ties, including ties across the k-th place
+    lp = np.array(data.draw(st.lists(st.integers(-3, 0), min_size=rows * v, max_size=rows * v)), dtype=np.float64)
+    lp = lp.reshape(rows, v)
+    k = data.draw(st.integers(1, v))
+    np.testing.assert_array_equal(_top_ids(lp, k), np.argsort(-lp, axis=1, kind="stable")[:, :k])
