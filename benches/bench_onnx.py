@@ -126,3 +126,27 @@ def test_torch_greedy(benchmark, torch_model, prompt):
     benchmark.pedantic(run, rounds=3, iterations=1)
     record_tokens(benchmark, "torch_greedy_32", NEW)
     cpu_seconds("torch_greedy_32", run, NEW)
+
+
+COMPARE_TEXTS = [
+    "The capital of France is",
+    "Distillation transfers knowledge from a large teacher model to a smaller student. In 2015, Hinton et al. "
+    "proposed matching softened output distributions at temperature T = 2.",
+    "<|im_start|>user\nWhat is 17 * 23?<|im_end|>\n<|im_start|>assistant\n",
+]
+
+
+def test_logits_match_pytorch(smollm2, torch_model):
+    """Max |logit difference| ONNX Runtime vs PyTorch on the same GGUF (README: 9.5e-5)."""
+    torch, m = torch_model
+    model, tok = smollm2
+    worst = 0.0
+    for text in COMPARE_TEXTS:
+        ids = np.array(tok.encode(text).ids, dtype=np.int64)
+        with torch.no_grad():
+            want = m(torch.from_numpy(ids[None, :])).logits[0].numpy()
+        x = np.concatenate([ids, [0]])
+        got = np.concatenate([c.logits for c in model.next_token_logits(x, [0, x.shape[0]])])
+        worst = max(worst, float(np.abs(got - want).max()))
+    print(f"\nmax |logits ONNX - PyTorch| over {len(COMPARE_TEXTS)} texts: {worst:.2e}")
+    assert worst < 1e-3
