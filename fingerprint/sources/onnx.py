@@ -58,6 +58,23 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return x - (m + np.log(np.sum(np.exp(x - m), axis=-1, keepdims=True)))
 
 
+_ROWS = 256  # rows per float64 log-softmax block (bounds the temporary memory)
+
+
+def _top_ids(lp: np.ndarray, k: int) -> np.ndarray:
+    """Ids of the k largest entries per row, largest first, lower id first among equal values."""
+    n, v = lp.shape
+    if k >= v:
+        return np.lexsort((np.broadcast_to(np.arange(v), lp.shape), -lp), axis=1).astype(np.int64)
+    part = np.argpartition(-lp, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(lp, part, 1)
+    kth = vals.min(axis=1, keepdims=True)
+    for r in np.flatnonzero((lp == kth).sum(axis=1) > (vals == kth).sum(axis=1)):
+        part[r] = np.lexsort((np.arange(v), -lp[r]))[:k]  # a tie straddles the cut: lowest ids win
+    vals = np.take_along_axis(lp, part, 1)
+    return np.take_along_axis(part, np.lexsort((part, -vals), axis=1), 1).astype(np.int64)
+
+
 class OnnxCausalLM:
     """A decoder-only ONNX model run by onnxruntime (CPU by default).
 
@@ -300,8 +317,11 @@ class OnnxCausalLM:
 
     def token_logprobs(self, tokens, offsets, *, score_from=None, batch_size: int = 8) -> np.ndarray:
         """log p(x_j | x_<j) (float64) for every scored row, in the order of next_token_logits."""
-        out = [log_softmax(c.logits)[np.arange(c.targets.shape[0]), c.targets]
-               for c in self.next_token_logits(tokens, offsets, score_from=score_from, batch_size=batch_size)]
+        out = []
+        for c in self.next_token_logits(tokens, offsets, score_from=score_from, batch_size=batch_size):
+            for a in range(0, c.targets.shape[0], _ROWS):
+                lp = log_softmax(c.logits[a : a + _ROWS])
+                out.append(lp[np.arange(lp.shape[0]), c.targets[a : a + _ROWS]])
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float64)
 
     def topk(self, tokens, offsets, k: int, *, score_from=None, batch_size: int = 8) -> TopK:
@@ -309,25 +329,16 @@ class OnnxCausalLM:
         kk = integer("k", k, lo=1, hi=self.vocab_size + 1)
         parts = []
         for c in self.next_token_logits(tokens, offsets, score_from=score_from, batch_size=batch_size):
-            lp = log_softmax(c.logits)
-            # stable descending order: sort by (-logprob, id)
-            part = np.argpartition(-lp, kk - 1, axis=1)[:, :kk] if kk < lp.shape[1] else np.tile(np.arange(lp.shape[1]), (lp.shape[0], 1))
-            # ties at the k-th value: take the lowest ids among the equal ones
-            vals = np.take_along_axis(lp, part, 1)
-            kth = vals.min(axis=1, keepdims=True)
-            for r in np.flatnonzero((lp == kth).sum(axis=1) > (vals == kth).sum(axis=1)):
-                order = np.lexsort((np.arange(lp.shape[1]), -lp[r]))[:kk]
-                part[r] = order
-            vals = np.take_along_axis(lp, part, 1)
-            order = np.lexsort((part, -vals), axis=1)
-            ids = np.take_along_axis(part, order, 1).astype(np.int64)
-            parts.append((c.seq_index, c.positions, c.targets, lp[np.arange(lp.shape[0]), c.targets],
-                          ids, np.take_along_axis(lp, ids, 1)))
+            for a in range(0, c.targets.shape[0], _ROWS):
+                tgt = c.targets[a : a + _ROWS]
+                lp = log_softmax(c.logits[a : a + _ROWS])
+                ids = _top_ids(lp, kk)
+                parts.append((c.seq_index[a : a + _ROWS], c.positions[a : a + _ROWS], tgt,
+                              lp[np.arange(lp.shape[0]), tgt], ids, np.take_along_axis(lp, ids, 1)))
         if not parts:
             z = np.zeros(0, dtype=np.int64)
             return TopK(z, z, z, np.zeros(0), np.zeros((0, kk), dtype=np.int64), np.zeros((0, kk)))
-        cols = [np.concatenate([p[i] for p in parts]) for i in range(6)]
-        return TopK(*cols)
+        return TopK(*[np.concatenate([p[i] for p in parts]) for i in range(6)])
 
     # -- generation ---------------------------------------------------------------------------
 
@@ -421,7 +432,7 @@ class OnnxCausalLM:
             for r in range(b):
                 if done[r]:
                     continue
-                prefix = np.concatenate([ps[r], np.asarray(new[r], dtype=np.int64)])
+                prefix = None if processor is None else np.concatenate([ps[r], np.asarray(new[r], dtype=np.int64)])
                 tok = self._pick(last[r], prefix, temp, kk, processor, None if u is None else u[r, step])
                 new[r].append(tok)
                 nxt[r, 0] = tok
