@@ -56,9 +56,14 @@ def _known(batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"batch: the records of {batch.source or 'this batch'} have no log-probs (column "
                          "'logprobs'); scores need the log-prob of every observed token")
     known = ~np.isnan(batch.logprobs)
-    counts = np.add.reduceat(known.astype(np.int64), batch.offsets[:-1]) if batch.num_tokens else np.zeros(len(batch), np.int64)
-    counts = np.where(np.diff(batch.offsets) > 0, counts, 0)  # reduceat repeats a value for empty records
-    return known, _ragged_offsets(counts)
+    return known, _ragged_offsets(_segment_count(known, batch.offsets))
+
+
+def _segment_count(mask: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per record, the number of True positions of ``mask`` (int64 [B]; empty records give 0)."""
+    b = offsets.shape[0] - 1
+    seg = np.repeat(np.arange(b), np.diff(offsets))
+    return np.bincount(seg[mask], minlength=b).astype(np.int64)
 
 
 def _base_columns(batch: TokenBatch, offs: np.ndarray) -> dict[str, Any]:
@@ -130,8 +135,7 @@ def score_batch(
                                      fields=["entropy_p", "var_logp_p"], num_threads=num_threads)
             mean, var = -panel.entropy_p, panel.var_logp_p
             ok_pos = np.isfinite(mean) & np.isfinite(var)
-            bad = np.add.reduceat((~ok_pos).astype(np.int64), offs[:-1]) if ok_pos.size else np.zeros(len(batch), np.int64)
-            ok_rec = (np.diff(offs) > 0) & (np.where(np.diff(offs) > 0, bad, 1) == 0)
+            ok_rec = (np.diff(offs) > 0) & (_segment_count(~ok_pos, offs) == 0)
             rows = np.flatnonzero(ok_rec)
             if rows.size:
                 sel = np.concatenate([np.arange(offs[r], offs[r + 1]) for r in rows])
