@@ -51,7 +51,7 @@ def _fraction(text: str) -> float:
 
 
 def _sub(sub, name: str, help: str, epilog: str = EXAMPLES) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, description=help, epilog=epilog,
+    return sub.add_parser(name, help=help.replace("%", "%%"), description=help, epilog=epilog,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 

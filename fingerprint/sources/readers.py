@@ -294,8 +294,8 @@ def _logprob(x: object, where: str, field: str, ctx: _Ctx, *, nullable: bool) ->
 def _need_vocab(ctx: _Ctx) -> Vocabulary:
     if ctx.vocab is None:
         raise ValueError(f"vocab: {ctx.path} holds API responses whose tokens are strings; pass vocab= (a "
-                         "tokenizer.json path, a tokenizers.Tokenizer, a {token: id} dict or a Vocabulary) "
-                         "to map them to ids")
+                         "tokenizer.json path, a tokenizers.Tokenizer, a {token: id} dict or a Vocabulary; "
+                         "on the command line --tokenizer or --vocab) to map them to ids")
     return ctx.vocab
 
 
