@@ -13,6 +13,8 @@ from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
 from .result import ALL_FIELDS, DivergenceResult
+from .sources.readers import iter_batches
+from .sources.records import TokenBatch
 from .topk import topk_divergences
 
 __version__ = "0.1.0"
@@ -23,8 +25,10 @@ __all__ = [
     "FingerprintIndex",
     "MinHashLSH",
     "SearchResult",
+    "TokenBatch",
     "__version__",
     "get_num_threads",
+    "iter_batches",
     "minhash",
     "scores",
     "set_num_threads",

@@ -103,6 +103,7 @@ class Vocabulary:
     def __init__(self, token_bytes: Sequence[bytes | None], *, special: Sequence[int] = (), name: str = "") -> None:
         self.token_bytes = list(token_bytes)
         self.name = name
+        self.tokenizer = None  # the tokenizers.Tokenizer, when built from one (to encode text)
         self.special = frozenset(int(i) for i in special)
         self._by_bytes: dict[bytes, int] = {}
         self.ambiguous = 0
@@ -200,7 +201,15 @@ class Vocabulary:
             table[i] = tok.content.encode("utf-8")
             if tok.special:
                 special.append(i)
-        return cls(table, special=special, name=f"tokenizer ({style})")
+        out = cls(table, special=special, name=f"tokenizer ({style})")
+        out.tokenizer = tokenizer
+        return out
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the tokenizer (no special tokens added)."""
+        if self.tokenizer is None:
+            raise ValueError("vocab: built from a mapping, it cannot tokenise text; build it from a tokenizer.json")
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, int], *, encoding: str = "text", special: Sequence[int] = ()) -> Vocabulary:
