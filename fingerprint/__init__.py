@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
-from . import minhash, scores, watermark
+from . import jobs, minhash, scores, watermark
 from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
@@ -29,6 +29,7 @@ __all__ = [
     "__version__",
     "get_num_threads",
     "iter_batches",
+    "jobs",
     "minhash",
     "scores",
     "set_num_threads",
