@@ -400,3 +400,15 @@ def test_retokenize_aligns_log_probs_by_bytes(tmp_path):
     assert st.notes["retokenized_exact_tokens"] >= 1 and st.notes["retokenized_grouped_tokens"] >= 1
     with pytest.raises(ValueError, match="retokenize: needs vocab= built from a tokenizer"):
         list(iter_batches(p, vocab={"a": 0}, retokenize=True))
+
+
+def test_from_arrow_round_trip_and_errors():
+    b = _corpus(n=5, seed=9)
+    _assert_same(TokenBatch.from_arrow(b.to_arrow()), b)
+    t = pa.table({"id": ["a", None, "c"], "tokens": [[1], [2], [3, 4]], "label": [1, None, 0]})
+    with pytest.raises(RecordError, match=r"<arrow>:row 1: id: null"):
+        TokenBatch.from_arrow(t, columns={"token_ids": "tokens"})
+    st = ReadStats()
+    out = TokenBatch.from_arrow(t, columns={"token_ids": "tokens"}, on_error="skip", stats=st, first_row=10)
+    assert out.ids == ["a", "c"] and out.lines.tolist() == [10, 12] and st.skipped == {"missing_field": 1}
+    assert out.labels.tolist() == [1, 0]

@@ -713,6 +713,8 @@ def _batch_of(recs: list[_Rec], ctx: _Ctx, where: str) -> TokenBatch:
     labels = None
     if recs and all(r.label is not None for r in recs):
         labels = np.array([r.label for r in recs], dtype=np.int64)
+    elif any(r.label is not None for r in recs):  # labels are all-or-nothing per batch
+        ctx.stats.notes["batches_without_labels"] += 1
     lines = np.array([r.line for r in recs], dtype=np.int64)
     return TokenBatch(ids=[r.id for r in recs], tokens=tokens, offsets=offsets, logprobs=logprobs, top_ids=top_ids,
                       top_logprobs=top_lps, texts=texts, prompt_tokens=prompt_tokens, prompt_offsets=prompt_offsets,
@@ -873,6 +875,11 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
             _flag_positions(flag, toffs, li_i != li_l, "top_ids",
                             lambda p: f"top_ids and top_logprobs differ in length at this position ({int(li_i[p])} vs {int(li_l[p])})")
 
+    if name["id"] in present:
+        idc = _column(table, name["id"])
+        if idc.null_count:
+            flag(np.flatnonzero(~np.asarray(idc.is_valid().to_numpy(zero_copy_only=False), dtype=bool)),
+                 lambda r: "id", lambda r: "null", "missing_field")
     if bad:
         rows = sorted(bad)
         if on_error == "fail":
@@ -890,14 +897,7 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
         return out
 
     if name["id"] in present:
-        idc = _column(table, name["id"])
-        if idc.null_count:
-            r = int(np.flatnonzero(~np.asarray(idc.is_valid().to_numpy(zero_copy_only=False)))[0])
-            err = RecordError(f"{source}:row {first_row + r}", "id", "null", "missing_field")
-            if on_error == "fail":
-                raise err
-        ids = [str(x) if x is not None else f"{os.path.basename(source)}:row {first_row + i}"
-               for i, x in enumerate(pc.cast(idc, pa.string()).to_pylist())]
+        ids = [str(x) for x in pc.cast(_column(table, name["id"]), pa.string()).to_pylist()]
     else:
         ids = [f"{os.path.basename(source)}:row {first_row + i}" for i in range(B)]
         stats.notes["generated_ids"] += B
@@ -914,6 +914,8 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
         lc = _column(table, name["label"])
         if lc.null_count == 0:
             labels = np.asarray(lc.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+        else:  # labels are all-or-nothing per batch
+            stats.notes["batches_without_labels"] += 1
     stats.records += B
     return TokenBatch(ids=ids, tokens=tokens, offsets=toffs, logprobs=logprobs, top_ids=top_ids, top_logprobs=top_lps,
                       texts=texts, prompt_tokens=prompt_tokens, prompt_offsets=prompt_offsets, labels=labels,
