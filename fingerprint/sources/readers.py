@@ -821,7 +821,7 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
     flag(np.flatnonzero(~valid), lambda r: "token_ids", lambda r: "null", "missing_field")
     toffs = _ragged_offsets(tlen)
     tnull = np.asarray(tflat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    tokens = tflat.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    tokens = _filled(tflat, 0).astype(np.int64, copy=False)
     _flag_positions(flag, toffs, tnull, "token_ids", lambda p: "null token id", "bad_value")
     _flag_positions(flag, toffs, tokens < 0, "token_ids", lambda p: f"token ids are >= 0, got {int(tokens[p])}", "bad_value")
     if vocab is not None:
@@ -834,7 +834,7 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
         rows = np.flatnonzero(v & (ln != tlen))
         flag(rows, lambda r: "logprobs", lambda r: f"{int(ln[r])} log-probs for {int(tlen[r])} tokens")
         if not (v & (ln != tlen)).any() and v.all():
-            logprobs = flat.fill_null(math.nan).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            logprobs = _filled(flat, math.nan).astype(np.float64, copy=False)
             _flag_positions(flag, toffs, logprobs > LOGPROB_TOL, "logprobs",
                             lambda p: f"log-prob {float(logprobs[p])!r} > 0", "bad_value")
         elif not v.all():
@@ -860,11 +860,16 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
             k = top_k if top_k is not None else int(li_i.max()) if li_i.size else 0
             wide = np.flatnonzero(li_i > k)
             _flag_positions(flag, toffs, li_i > k, "top_ids", lambda p: f"{int(li_i[p])} alternatives, more than top_k={k}", "bad_value")
-            ids_np = ids_flat.fill_null(-2).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-            lps_np = lps_flat.fill_null(math.nan).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            top_ids = np.full((N, k), -1, dtype=np.int64)
-            top_lps = np.full((N, k), -np.inf, dtype=np.float64)
-            if ids_np.size and not wide.size:
+            ids_np = _filled(ids_flat, -2).astype(np.int64, copy=False)
+            lps_np = _filled(lps_flat, math.nan).astype(np.float64, copy=False)
+            full = bool(li_i.size) and not wide.size and bool((li_i == k).all())
+            if full:  # every row has k alternatives: no padding
+                top_ids, top_lps = ids_np.reshape(N, k), lps_np.reshape(N, k)
+                _check_topk_values(flag, toffs, top_ids, top_lps, vocab)
+            else:
+                top_ids = np.full((N, k), -1, dtype=np.int64)
+                top_lps = np.full((N, k), -np.inf, dtype=np.float64)
+            if ids_np.size and not wide.size and not full:
                 prow = np.repeat(np.arange(N), li_i)
                 pcol = np.arange(ids_np.shape[0]) - inner_offs[prow]
                 top_ids[prow, pcol] = ids_np
@@ -920,6 +925,13 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
     return TokenBatch(ids=ids, tokens=tokens, offsets=toffs, logprobs=logprobs, top_ids=top_ids, top_logprobs=top_lps,
                       texts=texts, prompt_tokens=prompt_tokens, prompt_offsets=prompt_offsets, labels=labels,
                       source=source, first_line=first_row)
+
+
+def _filled(arr, value) -> np.ndarray:
+    """NumPy values of an Arrow array, nulls replaced by ``value`` (no copy pass without nulls)."""
+    if arr.null_count:
+        arr = arr.fill_null(value)
+    return arr.to_numpy(zero_copy_only=False)
 
 
 def _flag_positions(flag, offsets: np.ndarray, mask: np.ndarray, field: str, msg_of, reason: str = "malformed") -> None:
