@@ -412,3 +412,57 @@ def test_from_arrow_round_trip_and_errors():
     out = TokenBatch.from_arrow(t, columns={"token_ids": "tokens"}, on_error="skip", stats=st, first_row=10)
     assert out.ids == ["a", "c"] and out.lines.tolist() == [10, 12] and st.skipped == {"missing_field": 1}
     assert out.labels.tolist() == [1, 0]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    pts = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(pts[:-1], pts[1:])]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(min_size=0, max_size=40), st.lists(st.integers(0, 1000), max_size=12), st.lists(st.integers(0, 1000), max_size=12))
+def test_align_by_bytes_property(data, cuts_a, cuts_b):
+    a, b = _split(data, cuts_a), _split(data, cuts_b)
+    al = align_by_bytes(a, b)
+    assert al.groups_a.shape == (len(a),) and al.groups_b.shape == (len(b),)
+    for g in range(al.num_groups):
+        sa = b"".join(x for x, gg in zip(a, al.groups_a) if gg == g)
+        sb = b"".join(x for x, gg in zip(b, al.groups_b) if gg == g)
+        assert sa == sb == data[al.starts[g]:al.starts[g + 1]] and sa
+        assert al.exact[g] == (int((al.groups_a == g).sum()) == 1 and int((al.groups_b == g).sum()) == 1)
+    assert np.all(np.diff(al.groups_a) >= 0) and np.all(np.diff(al.groups_b) >= 0)
+    # exact groups are exactly the tokens both sides share at the same offset
+    shared = set(zip(np.cumsum([0] + [len(x) for x in a[:-1]]).tolist(), a)) & set(zip(np.cumsum([0] + [len(x) for x in b[:-1]]).tolist(), b))
+    assert int(al.exact.sum()) == len(shared)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 12), st.integers(0, 10_000))
+def test_streaming_any_batch_size_property(rows, seed):
+    import tempfile
+
+    b = _corpus(n=9, seed=seed)
+    with tempfile.TemporaryDirectory() as d:
+        for ext in ("parquet", "jsonl"):
+            path = f"{d}/c.{ext}"
+            write_table(path, b)
+            parts = list(iter_batches(path, batch_rows=rows))
+            _assert_same(TokenBatch.concat(parts), b)
+
+
+def test_empty_inputs(tmp_path):
+    (tmp_path / "e.jsonl").write_text("")
+    assert list(iter_batches(str(tmp_path / "e.jsonl"))) == []
+    (tmp_path / "bad.jsonl").write_text("{x\n[1]\n")
+    st_ = ReadStats()
+    assert list(iter_batches(str(tmp_path / "bad.jsonl"), on_error="skip", stats=st_)) == []
+    assert st_.num_skipped == 2
+    empty = TokenBatch(ids=["a", "b"], tokens=np.zeros(0, np.int64), offsets=[0, 0, 0], logprobs=np.zeros(0))
+    write_table(str(tmp_path / "z.parquet"), empty)
+    _assert_same(read_all(str(tmp_path / "z.parquet")), empty)
+    write_table(str(tmp_path / "none.parquet"), [])
+    assert list(iter_batches(str(tmp_path / "none.parquet"))) == []  # nothing written: nothing read
