@@ -466,3 +466,26 @@ def test_empty_inputs(tmp_path):
     _assert_same(read_all(str(tmp_path / "z.parquet")), empty)
     write_table(str(tmp_path / "none.parquet"), [])
     assert list(iter_batches(str(tmp_path / "none.parquet"))) == []  # nothing written: nothing read
+
+
+def test_plain_texts_are_tokenised_with_the_tokenizer(tmp_path):
+    tok = _merging_tokenizer()
+    hello = tok.token_to_id("Hello")
+    p = _write_lines(tmp_path / "t.jsonl", [{"id": "a", "text": "Hello!"}, {"id": "b", "text": None}, {"id": "c", "text": "Hello"}])
+    with pytest.raises(RecordError, match=r"t\.jsonl:2: text: missing"):
+        list(iter_batches(p, vocab=tok))
+    with pytest.raises(RecordError, match="unrecognised record"):  # no tokenizer: a text alone is not a record
+        list(iter_batches(p))
+    st = ReadStats()
+    (b,) = iter_batches(p, vocab=tok, on_error="skip", stats=st)
+    assert b.ids == ["a", "c"] and b.tokens.tolist() == [hello, 33, hello] and b.texts == ["Hello!", "Hello"]
+    assert st.notes["tokenized_texts"] == 2 and st.skipped == {"missing_field": 1}
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": ["Hello!", None, "Hello"]}), tmp_path / "t.parquet")
+    with pytest.raises(RecordError, match=r"t\.parquet:row 1: text: null \(nothing to tokenise\)"):
+        list(iter_batches(str(tmp_path / "t.parquet"), vocab=tok))
+    st = ReadStats()
+    (b,) = iter_batches(str(tmp_path / "t.parquet"), vocab=tok, on_error="skip", stats=st)
+    assert b.ids == ["a", "c"] and b.tokens.tolist() == [hello, 33, hello] and b.lines.tolist() == [0, 2]
+    assert st.notes["tokenized_texts"] == 2 and st.records == 2

@@ -20,7 +20,10 @@ extension):
   - an OpenAI **Batch API** output line ``{custom_id, response: {status_code, body}, error}``
     (the record id is ``custom_id``; a failed request is a malformed record, reason ``api_error``);
   - a canonical record (``id``, ``token_ids``, ... as :data:`~fingerprint.sources.records.COLUMNS`;
-    ``null`` for a NaN log-prob, ``-Infinity`` for -inf as Python's json writes it).
+    ``null`` for a NaN log-prob, ``-Infinity`` for -inf as Python's json writes it);
+  - a plain text record (``id``, ``text``, no ``token_ids``) when ``vocab`` is built from a
+    tokenizer: the text is tokenised by it (no special tokens added). Parquet/Arrow likewise: a
+    ``text`` column without ``token_ids`` is tokenised (``stats.notes["tokenized_texts"]``).
   One record per choice; its id is the response's ``id`` (``custom_id`` for Batch lines), with
   ``#<choice index>`` appended when a response has several choices, or ``<file>:<line>`` if none.
 ``json``: one such object, or a list of them.
@@ -360,10 +363,11 @@ def _records_of(obj: object, ctx: _Ctx, where: str, line_no: int) -> list[_Rec]:
     if "choices" in obj:
         rid = obj.get("id")
         return _response_records(obj, ctx, where, line_no, None if rid is None else str(rid), "")
-    if "token_ids" in obj:
+    if "token_ids" in obj or ("text" in obj and ctx.vocab is not None and ctx.vocab.tokenizer is not None):
         return [_canonical_record(obj, ctx, where, line_no)]
     raise _err(where, "<record>", "unrecognised record: expected an API response (with 'choices'), a Batch API "
-               "line (with 'custom_id' and 'response') or a record with 'token_ids'")
+               "line (with 'custom_id' and 'response'), a record with 'token_ids', or one with 'text' and a "
+               "tokenizer (vocab=) to tokenise it")
 
 
 def _response_records(resp: dict, ctx: _Ctx, where: str, line_no: int, rid: str | None, pre: str) -> list[_Rec]:
@@ -618,7 +622,18 @@ def _canonical_record(obj: dict, ctx: _Ctx, where: str, line_no: int) -> _Rec:
         ctx.stats.notes["generated_ids"] += 1
     elif not isinstance(rid, (str, int)) or isinstance(rid, bool):
         raise _err(where, "id", f"expected a string, got {type(rid).__name__}")
-    tokens = _int_list(obj["token_ids"], where, "token_ids")
+    if "token_ids" in obj:
+        tokens = _int_list(obj["token_ids"], where, "token_ids")
+    else:  # plain text, tokenised by the given tokenizer (no special tokens added)
+        text = obj.get("text")
+        if not isinstance(text, str):
+            raise _err(where, "text", "missing" if text is None else f"expected a string, got {type(text).__name__}",
+                       "missing_field" if text is None else "malformed")
+        for f in ("logprobs", "top_ids", "top_logprobs"):
+            if obj.get(f) is not None:
+                raise _err(where, f, "given without token_ids: per-token values need the tokens they belong to", "missing_field")
+        tokens = ctx.vocab.encode(text)
+        ctx.stats.notes["tokenized_texts"] += 1
     n = len(tokens)
     lps = obj.get("logprobs")
     if lps is not None:
@@ -806,6 +821,12 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         raise ValueError(f"columns: unknown canonical name(s) {unknown}; expected some of {', '.join(COLUMNS)}")
+    if name["token_ids"] not in present and name["text"] in present and vocab is not None and vocab.tokenizer is not None:
+        table = _tokenize_column(table, name, source, vocab)
+        present = set(table.schema.names)
+        tokenized = True
+    else:
+        tokenized = False
     if name["token_ids"] not in present:
         raise ValueError(f"columns: {source} has no column {name['token_ids']!r} (token ids); its columns are "
                          f"{', '.join(table.schema.names)} (map them with columns={{'token_ids': ...}})")
@@ -818,7 +839,8 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
                 bad[r] = RecordError(f"{source}:row {first_row + r}", field_of(r), msg_of(r), reason)
 
     valid, tlen, tflat = _list_parts(_column(table, name["token_ids"]), name["token_ids"], source, pa.int64())
-    flag(np.flatnonzero(~valid), lambda r: "token_ids", lambda r: "null", "missing_field")
+    flag(np.flatnonzero(~valid), lambda r: "text" if tokenized else "token_ids",
+         lambda r: "null (nothing to tokenise)" if tokenized else "null", "missing_field")
     toffs = _ragged_offsets(tlen)
     tnull = np.asarray(tflat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
     tokens = _filled(tflat, 0).astype(np.int64, copy=False)
@@ -898,7 +920,9 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
         out = _batch_from_arrow(sub, columns, source, 0, "fail", ReadStats(), vocab, top_k)
         out.source, out.lines = source, (first_row + kept).astype(np.int64)
         out.first_line = int(out.lines[0]) if kept.size else first_row
-        stats.records += len(out) - 0
+        stats.records += len(out)
+        if tokenized:
+            stats.notes["tokenized_texts"] += len(out)
         return out
 
     if name["id"] in present:
@@ -922,9 +946,25 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
         else:  # labels are all-or-nothing per batch
             stats.notes["batches_without_labels"] += 1
     stats.records += B
+    if tokenized:
+        stats.notes["tokenized_texts"] += B
     return TokenBatch(ids=ids, tokens=tokens, offsets=toffs, logprobs=logprobs, top_ids=top_ids, top_logprobs=top_lps,
                       texts=texts, prompt_tokens=prompt_tokens, prompt_offsets=prompt_offsets, labels=labels,
                       source=source, first_line=first_row)
+
+
+def _tokenize_column(table, name, source, vocab):
+    """``table`` with a ``token_ids`` column made by tokenising its text column (a null text
+    gives null token ids, reported as a malformed row by the caller)."""
+    import pyarrow as pa  # noqa: PLC0415
+
+    for f in ("logprobs", "top_ids", "top_logprobs"):
+        if name[f] in table.schema.names:
+            raise ValueError(f"columns: {source} has {f!r} but no token ids: per-token values need the tokens they belong to")
+    texts = _column(table, name["text"]).to_pylist()
+    enc = vocab.tokenizer.encode_batch([t if isinstance(t, str) else "" for t in texts], add_special_tokens=False)
+    col = pa.array([e.ids if isinstance(t, str) else None for t, e in zip(texts, enc)], type=pa.list_(pa.int64()))
+    return table.append_column(name["token_ids"], col)
 
 
 def _filled(arr, value) -> np.ndarray:
