@@ -328,6 +328,9 @@ def test_json_document_and_errors(tmp_path):
     p.write_text(json.dumps([_chat("a", [_chat_entry("Hello", -0.1, b"Hello")]), {"token_ids": [1, 2], "id": "z"}]))
     b = read_all(str(p), vocab=VOCAB)
     assert b.ids == ["a", "z"]
+    p.write_text(json.dumps([{"token_ids": [1]}, {"token_ids": [1, 2], "top_ids": [[3, 3], []], "top_logprobs": [[-1, -2], []]}]))
+    with pytest.raises(RecordError, match=r"one\.json:\[1\]: top_ids\[0\]\[1\]: id 3 appears twice"):
+        read_all(str(p))
     p.write_text("{")
     with pytest.raises(RecordError, match=r"one\.json: <document>: invalid JSON"):
         read_all(str(p))

@@ -190,6 +190,7 @@ class _Ctx:
         self.on_error, self.stats, self.columns = on_error, stats, columns
         self.stem = os.path.basename(path)
         self.retokenize = False
+        self.whole_document = False  # a .json document: records are named file:[index]
 
     def bad(self, err: RecordError) -> None:
         if self.on_error == "fail":
@@ -216,6 +217,7 @@ def _open_text(path: str):
 
 
 def _iter_json(ctx: _Ctx, batch_rows: int, *, whole: bool) -> Iterator[TokenBatch]:
+    ctx.whole_document = whole
     pending: list[_Rec] = []
     for line_no, obj in (_json_document(ctx) if whole else _json_lines(ctx)):
         where = f"{ctx.path}:{line_no}" if not whole else f"{ctx.path}:[{line_no}]"
@@ -671,7 +673,7 @@ def _canonical_record(obj: dict, ctx: _Ctx, where: str, line_no: int) -> _Rec:
 
 def _check_rec(r: _Rec, ctx: _Ctx, k: int | None) -> None:
     """Checks that need the whole record: id range, unique alternatives, top-k width."""
-    where = f"{ctx.path}:{r.line}"
+    where = f"{ctx.path}:[{r.line}]" if ctx.whole_document else f"{ctx.path}:{r.line}"
     size = None if ctx.vocab is None else ctx.vocab.size
     if size is not None:
         for j, t in enumerate(r.tokens):
