@@ -492,3 +492,16 @@ def test_plain_texts_are_tokenised_with_the_tokenizer(tmp_path):
     (b,) = iter_batches(str(tmp_path / "t.parquet"), vocab=tok, on_error="skip", stats=st)
     assert b.ids == ["a", "c"] and b.tokens.tolist() == [hello, 33, hello] and b.lines.tolist() == [0, 2]
     assert st.notes["tokenized_texts"] == 2 and st.records == 2
+
+
+def test_parquet_row_numbers_across_batches(tmp_path):
+    import pyarrow.parquet as pq
+
+    t = pa.table({"id": [f"r{i}" for i in range(7)], "token_ids": [[1], [2], [3], [4], [5], [-6], [7]]})
+    path = str(tmp_path / "rows.parquet")
+    pq.write_table(t, path, row_group_size=3)
+    with pytest.raises(RecordError, match=r"rows\.parquet:row 5: token_ids\[0\]: token ids are >= 0, got -6"):
+        list(iter_batches(path, batch_rows=2))
+    parts = list(iter_batches(path, batch_rows=2, on_error="skip"))
+    got = TokenBatch.concat(parts)
+    assert got.ids == ["r0", "r1", "r2", "r3", "r4", "r6"] and got.lines.tolist() == [0, 1, 2, 3, 4, 6]
