@@ -10,7 +10,7 @@ from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
 from .attribution import Attribution, Candidate, ModelDistance, attribute, bootstrap_mean, model_distance, panel_index
 from .binary_index import BinaryIndex, jaccard_from_hamming, minhash_bits, simhash_codes
-from . import audit, minhash, scores, sources, watermark
+from . import audit, jobs, minhash, scores, sources, watermark
 from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
@@ -19,6 +19,8 @@ from .probes import Probe, ProbeSet, default_probes
 from .zoo import LowRankLM, NGramLM, Zoo, make_zoo
 from .result import ALL_FIELDS, DivergenceResult
 from .sources import LogitsChunk, LogitSource, OnnxCausalLM, load_gguf, load_smollm2
+from .sources.readers import iter_batches
+from .sources.records import TokenBatch
 from .topk import topk_divergences
 
 __version__ = "0.1.0"
@@ -37,10 +39,11 @@ __all__ = [
     "ModelDistance",
     "ModelFingerprint",
     "NGramLM",
+    "OnnxCausalLM",
     "Probe",
     "ProbeSet",
-    "OnnxCausalLM",
     "SearchResult",
+    "TokenBatch",
     "Zoo",
     "__version__",
     "attribute",
@@ -49,11 +52,13 @@ __all__ = [
     "default_anchors",
     "default_probes",
     "get_num_threads",
+    "iter_batches",
     "jaccard_from_hamming",
-    "logit_profile",
-    "make_zoo",
+    "jobs",
     "load_gguf",
     "load_smollm2",
+    "logit_profile",
+    "make_zoo",
     "minhash",
     "minhash_bits",
     "model_distance",
@@ -62,9 +67,9 @@ __all__ = [
     "scores",
     "set_num_threads",
     "set_simd",
-    "sources",
     "simd_info",
     "simhash_codes",
+    "sources",
     "text_fingerprint",
     "token_divergences",
     "topk_divergences",

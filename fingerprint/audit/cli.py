@@ -43,7 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--num-threads", type=int, default=None)
     p.add_argument("--out", default="audit-report", help="output folder for report.json and report.html")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.set_defaults(run=run)
+    p.set_defaults(func=run)
 
 
 def run(args) -> int:

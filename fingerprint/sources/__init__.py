@@ -4,7 +4,9 @@
 - :mod:`fingerprint.sources.onnx`: :class:`OnnxCausalLM` (ONNX Runtime decoder-only models).
 - :mod:`fingerprint.sources.gguf`: GGUF (Llama) → ONNX conversion, tokenizer from GGUF metadata.
 - :mod:`fingerprint.sources.records`: :class:`TokenBatch` (records in ragged layout), read stats.
-- :mod:`fingerprint.sources.readers`: streaming readers (OpenAI / vLLM JSON, JSONL, Parquet, Arrow, NumPy).
+- :mod:`fingerprint.sources.readers`: streaming readers (OpenAI / vLLM JSON, JSONL, Parquet, Arrow, NumPy),
+  the entry points; the formats' parsers live in :mod:`~fingerprint.sources.api_json` (JSON/JSONL)
+  and :mod:`~fingerprint.sources.columnar` (Parquet, Arrow IPC, .npz).
 - :mod:`fingerprint.sources.writers`: atomic Parquet / JSONL writers.
 - :mod:`fingerprint.sources.vocab`: token strings/bytes to ids; alignment of two tokenisations by bytes.
 
