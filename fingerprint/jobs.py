@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .sources.records import TokenBatch, _ragged_offsets
+from .watermark.spec import SCHEMES as DETECTORS
 
 __all__ = [
     "DETECTORS", "IndexBuilder", "RadioactivityAccumulator", "WatermarkDetectJob", "align_by_id",
@@ -238,38 +239,16 @@ def topk_divergence_batch(
 # ---------------------------------------------------------------------------------------------
 # watermarks
 
-DETECTORS: tuple[str, ...] = ("kgw", "unigram", "synthid", "maryland", "aaronson")
 
 
 def build_detector(spec: Mapping[str, Any] | str | os.PathLike):
-    """A :mod:`fingerprint.watermark` detector from a spec: a dict (or the path of a JSON file
-    holding one) ``{"scheme": "kgw" | "unigram" | "synthid" | "maryland" | "aaronson", ...}``, the
-    other keys being the scheme's constructor arguments (``vocab_size``, ``gamma``, ``hash_key``,
-    ``keys``, ``seed``, ...). ``"detect"`` (optional) holds keyword arguments of ``detect_batch``
-    (e.g. ``{"scoring": "v2"}`` for Maryland/Aaronson) and is returned separately by
-    :class:`WatermarkDetectJob`."""
-    from . import watermark as W  # noqa: PLC0415
+    """A :mod:`fingerprint.watermark` detector from a spec (see :mod:`fingerprint.watermark.spec`): a
+    dict, the path of a JSON file holding one, or the short text form; ``"detect"`` (optional)
+    holds keyword arguments of ``detect_batch`` (e.g. ``{"scoring": "v2"}`` for Maryland/Aaronson)
+    and is returned separately by :class:`WatermarkDetectJob`."""
+    from .watermark import from_spec  # noqa: PLC0415
 
-    if isinstance(spec, (str, os.PathLike)):
-        path = os.fspath(spec)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                spec = json.load(fh)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"watermark key: no such file {path!r}") from None
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"watermark key: {path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
-    if not isinstance(spec, Mapping):
-        raise TypeError(f"spec: expected a dict with a 'scheme' key, got {type(spec).__name__}")
-    kw = {k: v for k, v in spec.items() if k not in ("scheme", "detect")}
-    scheme = spec.get("scheme")
-    classes = {"kgw": W.KGW, "unigram": W.Unigram, "synthid": W.SynthID, "maryland": W.Maryland, "aaronson": W.Aaronson}
-    if scheme not in classes:
-        raise ValueError(f"spec: 'scheme' must be one of {', '.join(DETECTORS)}, got {scheme!r}")
-    try:
-        return classes[scheme](**kw)
-    except TypeError as exc:
-        raise ValueError(f"spec: invalid arguments for {scheme}: {exc}") from None
+    return from_spec(spec)
 
 
 class WatermarkDetectJob:

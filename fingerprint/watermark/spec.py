@@ -1,21 +1,25 @@
-"""Watermark detectors from a short text spec (for the CLI and config files).
+"""Watermark detectors from a spec (for the CLI, config files and jobs): one home for all of them.
 
-``SCHEME[:KEY=VALUE,...]`` with SCHEME one of ``kgw``, ``maryland``, ``aaronson``, ``unigram``,
-``synthid``; the keys are the detector's keyword arguments (``kgw:gamma=0.25,seeding=selfhash``,
+A spec is a dict ``{"scheme": "kgw" | "maryland" | "aaronson" | "unigram" | "synthid", ...}`` whose
+other keys are the detector's constructor arguments (``vocab_size``, ``gamma``, ``hash_key``,
+``keys``, ``seed``, ...), the path of a ``.json`` file holding one, a JSON object as text, or the
+short form ``SCHEME[:KEY=VALUE,...]`` (``kgw:gamma=0.25,seeding=selfhash``,
 ``maryland:gamma=0.25,ngram=4,seed=0``, ``unigram:gamma=0.5,key=0``,
-``synthid:keys=654/400/836,ngram_len=5``: list values are ``/``-separated). Values are read as
-integers, floats, ``true``/``false``/``none``, else strings. A spec may also be a JSON object
-``{"scheme": "kgw", "gamma": 0.25}`` or the path of a ``.json`` file holding one. The vocabulary size
-is the model's, given separately (SynthID takes none).
+``synthid:keys=654/400/836,ngram_len=5``: list values are ``/``-separated; values are read as
+integers, floats, ``true``/``false``/``none``, else strings). ``vocab_size`` may come from the model
+instead (the ``vocab_size`` argument of :func:`from_spec`); SynthID takes none. A ``"detect"`` key
+(keyword arguments of ``detect_batch``) is not a constructor argument: :func:`parse_spec` returns
+the dict with it, :func:`from_spec` ignores it.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
-SCHEMES = ("kgw", "maryland", "aaronson", "unigram", "synthid")
+SCHEMES: tuple[str, ...] = ("kgw", "unigram", "synthid", "maryland", "aaronson")
 
 
 def _value(text: str):
@@ -32,50 +36,57 @@ def _value(text: str):
     return text
 
 
-def _parse(spec: str) -> dict:
-    s = spec.strip()
-    if s.startswith("{"):
-        try:
-            doc = json.loads(s)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"watermark spec: not valid JSON ({e.msg}): {spec!r}") from None
-    elif s.lower().endswith(".json") and Path(s).is_file():
-        try:
-            doc = json.loads(Path(s).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"watermark spec: {s}:{e.lineno}: not valid JSON ({e.msg})") from None
+def parse_spec(spec: Mapping | str | os.PathLike) -> dict:
+    """The spec as a dict (see the module docs), from any of its forms."""
+    if isinstance(spec, Mapping):
+        doc = dict(spec)
     else:
-        scheme, _, rest = s.partition(":")
-        doc = {"scheme": scheme}
-        for item in filter(None, (x.strip() for x in rest.split(","))):
-            key, eq, val = item.partition("=")
-            if not eq or not key:
-                raise ValueError(f"watermark spec: expected KEY=VALUE, got {item!r} in {spec!r}")
-            doc[key.strip()] = [_value(v) for v in val.split("/")] if "/" in val else _value(val.strip())
-    if not isinstance(doc, dict) or "scheme" not in doc:
-        raise ValueError(f"watermark spec: expected an object with a 'scheme', got {spec!r}")
+        s = os.fspath(spec).strip()
+        if s.startswith("{"):
+            try:
+                doc = json.loads(s)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"watermark spec: not valid JSON ({e.msg}): {s!r}") from None
+        elif s.lower().endswith(".json"):
+            try:
+                doc = json.loads(Path(s).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise FileNotFoundError(f"watermark key: no such file {s!r}") from None
+            except json.JSONDecodeError as e:
+                raise ValueError(f"watermark key: {s}:{e.lineno}: invalid JSON ({e.msg})") from None
+        else:
+            scheme, _, rest = s.partition(":")
+            doc = {"scheme": scheme}
+            for item in filter(None, (x.strip() for x in rest.split(","))):
+                key, eq, val = item.partition("=")
+                if not eq or not key:
+                    raise ValueError(f"watermark spec: expected KEY=VALUE, got {item!r} in {s!r}")
+                val = val.strip()
+                doc[key.strip()] = [_value(v) for v in val.split("/")] if "/" in val else _value(val)
+    if not isinstance(doc, dict):
+        raise TypeError(f"spec: expected a dict with a 'scheme' key, got {type(doc).__name__}")
     return doc
 
 
-def from_spec(spec: str | dict, vocab_size: int):
-    """The detector a spec describes (see the module docs), for a model of ``vocab_size`` tokens."""
+def from_spec(spec: Mapping | str | os.PathLike, vocab_size: int | None = None):
+    """The detector a spec describes, for a model of ``vocab_size`` tokens (unless the spec gives it)."""
     from . import KGW, Aaronson, Maryland, SynthID, Unigram
 
-    doc = dict(spec) if isinstance(spec, dict) else _parse(str(spec))
-    scheme = str(doc.pop("scheme")).lower()
-    classes = {"kgw": KGW, "maryland": Maryland, "aaronson": Aaronson, "unigram": Unigram, "synthid": SynthID}
+    doc = parse_spec(spec)
+    doc.pop("detect", None)
+    scheme = doc.pop("scheme", None)
+    classes = {"kgw": KGW, "unigram": Unigram, "synthid": SynthID, "maryland": Maryland, "aaronson": Aaronson}
     if scheme not in classes:
-        raise ValueError(f"watermark spec: unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
-    cls = classes[scheme]
-    params = inspect.signature(cls.__init__).parameters
-    allowed = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY]
-    bad = sorted(set(doc) - set(allowed) - ({"keys"} if scheme == "synthid" else set()))
-    if bad:
-        raise ValueError(f"watermark spec: {scheme} takes no {', '.join(map(repr, bad))}; its options are "
-                         f"{', '.join(allowed)}")
+        raise ValueError(f"spec: 'scheme' must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     if scheme == "synthid":
-        keys = doc.pop("keys", None)
-        if keys is None:
-            raise ValueError("watermark spec: synthid needs keys=K1/K2/...")
-        return cls(keys if isinstance(keys, list) else [keys], **doc)
-    return cls(int(vocab_size), **doc)
+        keys = doc.get("keys")
+        if keys is not None and not isinstance(keys, list):
+            doc["keys"] = [keys]
+    elif vocab_size is not None:
+        given = doc.setdefault("vocab_size", int(vocab_size))
+        if given != int(vocab_size):
+            raise ValueError(f"spec: vocab_size {given} differs from the model's {int(vocab_size)}")
+    try:
+        return classes[scheme](**doc)
+    except TypeError as exc:
+        raise ValueError(f"spec: invalid arguments for {scheme}: {exc}") from None
