@@ -193,6 +193,14 @@ class OnnxCausalLM:
         return (f"OnnxCausalLM(name={self.name!r}, vocab_size={self.vocab_size}, layers={len(self._layers)}, "
                 f"num_threads={self.num_threads})")
 
+    def chat_prompt(self, messages: list[dict], *, add_generation_prompt: bool = True) -> str:
+        """``messages`` rendered with the model's chat template (GGUF ``tokenizer.chat_template``)."""
+        from .gguf import render_chat
+
+        if not self.chat_template:
+            raise ValueError(f"model {self.name!r} has no chat template")
+        return render_chat(self.chat_template, messages, add_generation_prompt=add_generation_prompt)
+
     # -- one run ------------------------------------------------------------------------------
 
     def _run(self, ids: np.ndarray, mask: np.ndarray, past: list | None, positions: np.ndarray | None = None):
