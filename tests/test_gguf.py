@@ -143,3 +143,14 @@ def test_unsupported_architecture_named(reader):
 
     with pytest.raises(ValueError, match="architecture 'gemma' is not supported"):
         G.read_config(Fake(reader, "gemma"), path="x.gguf")
+
+
+def test_chat_template_renders_as_transformers(smollm2):
+    model, _ = smollm2
+    cases = json.loads((DATA / "smollm2_chat_template.json").read_text())["cases"]
+    for c in cases:
+        assert model.chat_prompt(c["messages"]) == c["text"]
+    with pytest.raises(ValueError, match=r"messages\[0\]: expected string 'role' and 'content'"):
+        model.chat_prompt([{"role": "user"}])
+    with pytest.raises(ValueError, match="template: this model has no chat template"):
+        G.render_chat("", [])

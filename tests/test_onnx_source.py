@@ -229,14 +229,16 @@ def test_top_k_sampling_stays_in_top_k(smollm2):
 # --- tiny hand-made graphs: the optional inputs, and models this runner refuses ----------------
 
 
-def _tiny_model(path, *, inputs=("input_ids",), vocab=7):
+def _tiny_model(path, *, inputs=("input_ids",), vocab=7, vocab_dim=None, extra_inputs=()):
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     emb = np.arange(vocab * vocab, dtype=np.float32).reshape(vocab, vocab) / 10.0
     nodes = [helper.make_node("Gather", ["emb", inputs[0]], ["logits"], axis=0)]
     ins = [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", "s"]) for n in inputs]
-    g = helper.make_graph(nodes, "tiny", ins, [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", "s", vocab])],
+    ins += [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["b", 1, "p", 2]) for n in extra_inputs]
+    out = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", "s", vocab_dim or vocab])
+    g = helper.make_graph(nodes, "tiny", ins, [out],
                           initializer=[numpy_helper.from_array(emb, "emb")])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     m.ir_version = 8
@@ -255,6 +257,11 @@ def test_model_without_mask_positions_or_cache(tmp_path):
         m.generate([np.array([1])], 2)
 
 
+def test_symbolic_vocab_is_probed(tmp_path):
+    _tiny_model(tmp_path / "sym.onnx", vocab=5, vocab_dim="vocab")
+    assert OnnxCausalLM(tmp_path / "sym.onnx", num_threads=1).vocab_size == 5
+
+
 def test_model_loading_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="path: no such ONNX model file: .*missing.onnx"):
         OnnxCausalLM(tmp_path / "missing.onnx")
@@ -266,6 +273,12 @@ def test_model_loading_errors(tmp_path):
     _tiny_model(tmp_path / "ids.onnx", inputs=("tokens",))
     with pytest.raises(ValueError, match="has no input named 'input_ids'"):
         OnnxCausalLM(tmp_path / "ids.onnx")
+    _tiny_model(tmp_path / "nopresent.onnx", extra_inputs=("past_key_values.0.key", "past_key_values.0.value"))
+    with pytest.raises(ValueError, match="input 'past_key_values.0.key' has no matching output 'present.0.key'"):
+        OnnxCausalLM(tmp_path / "nopresent.onnx")
+    _tiny_model(tmp_path / "odd.onnx", extra_inputs=("token_type_ids",))
+    with pytest.raises(ValueError, match="input 'token_type_ids' is not one this runner can feed"):
+        OnnxCausalLM(tmp_path / "odd.onnx")
     _tiny_model(tmp_path / "ok.onnx")
     with pytest.raises(ValueError, match="graph_optimization: expected one of"):
         OnnxCausalLM(tmp_path / "ok.onnx", graph_optimization="max")

@@ -426,6 +426,24 @@ def convert(gguf_path: str | os.PathLike, *, cache_dir: str | os.PathLike | None
     return final
 
 
+def render_chat(template: str, messages: list[dict], *, add_generation_prompt: bool = True, **extra) -> str:
+    """A chat template (Jinja, as in the GGUF's ``tokenizer.chat_template``) rendered for messages.
+
+    Rendered in jinja2's immutable sandbox, as transformers' ``apply_chat_template`` does.
+    """
+    if not isinstance(template, str) or not template:
+        raise ValueError("template: this model has no chat template (tokenizer.chat_template is missing)")
+    if not isinstance(messages, (list, tuple)) or not all(isinstance(m, dict) for m in messages):
+        raise TypeError("messages: expected a list of {'role': ..., 'content': ...} dicts")
+    for i, m in enumerate(messages):
+        if not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise ValueError(f"messages[{i}]: expected string 'role' and 'content', got {sorted(m)}")
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+    return env.from_string(template).render(messages=list(messages), add_generation_prompt=add_generation_prompt, **extra)
+
+
 def load_tokenizer(folder: str | os.PathLike):
     from tokenizers import Tokenizer
 

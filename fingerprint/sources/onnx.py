@@ -30,7 +30,7 @@ from .base import LogitsChunk
 
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
 _PAST_RE = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
-_PRESENT_RE = re.compile(r"^present\.(\d+)\.(key|value)$")
+_PRESENT_RE = re.compile(r"^present(?:_key_values)?\.(\d+)\.(key|value)$")
 _NP_OF_ORT = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
 
 
@@ -180,6 +180,7 @@ class OnnxCausalLM:
             if len(shape) != 4 or not isinstance(shape[1], int) or not isinstance(shape[3], int):
                 raise ValueError(f"{where}: past input {a.name!r} has shape {shape}; need [batch, heads, past, head_dim] with fixed heads and head_dim")
             self._kv_shape = (shape[1], shape[3])
+        self._output_names = ["logits"] + [n for pair in self._present_names for n in pair]
         v = outs["logits"].shape[-1] if outs["logits"].shape else None
         if not isinstance(v, int):
             v = int(self._run(np.zeros((1, 1), dtype=np.int64), np.ones((1, 1), dtype=np.int64), None)[0].shape[-1])
@@ -187,11 +188,18 @@ class OnnxCausalLM:
         meta = self.session.get_modelmeta().custom_metadata_map
         mp = meta.get("fingerprint.max_position")
         self.max_position = int(mp) if mp is not None else None
-        self._output_names = ["logits"] + [n for pair in self._present_names for n in pair]
 
     def __repr__(self) -> str:
         return (f"OnnxCausalLM(name={self.name!r}, vocab_size={self.vocab_size}, layers={len(self._layers)}, "
                 f"num_threads={self.num_threads})")
+
+    def chat_prompt(self, messages: list[dict], *, add_generation_prompt: bool = True) -> str:
+        """``messages`` rendered with the model's chat template (GGUF ``tokenizer.chat_template``)."""
+        from .gguf import render_chat
+
+        if not self.chat_template:
+            raise ValueError(f"model {self.name!r} has no chat template")
+        return render_chat(self.chat_template, messages, add_generation_prompt=add_generation_prompt)
 
     # -- one run ------------------------------------------------------------------------------
 
