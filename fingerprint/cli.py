@@ -10,6 +10,7 @@ EXAMPLES = """examples:
   fingerprint audit --demo              # the distillation audit on the built-in demo (SmolLM2 teacher)
   fingerprint demo                      # teacher vs distilled student vs independent model
   fingerprint demo --vocab 128256 --json
+  fingerprint bench labelled.parquet --watermark kgw:gamma=0.25 --vocab-size 49152 --json bench.json
   fingerprint info                      # version, SIMD kernels in use, default threads
 """
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .audit.cli import add_parser as add_audit
 
     add_audit(sub)
+    from .detector_bench import add_parser as add_bench
+
+    add_bench(sub)
     return parser
 
 
