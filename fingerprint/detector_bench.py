@@ -282,7 +282,9 @@ def benchmark_detectors(
     ``vocab_size``: the vocabulary of the watermarked model (default: the observer's); the green
     lists of KGW-type schemes depend on it.
     Returns ``{"dataset": {...}, "detectors": {name: {auroc, tpr, tokens_per_second, direction,
-    n_positives, n_negatives, ...}}}``.
+    n_positives, n_negatives, n_undefined, ...}}, "not_run": {name: why}}`` (records whose score is
+    NaN, e.g. no scored token, are left out of that detector's metrics and counted in
+    ``n_undefined``).
     """
     from . import scores as sc  # noqa: PLC0415
 
@@ -321,11 +323,11 @@ def benchmark_detectors(
     for d in RECORDED_DETECTORS:
         available[d] = "" if batch.logprobs is not None else "the records have no 'logprobs' column"
     if texts is None:
-        available["zlib_ratio"] = available["zlib_ratio"] or "the records have no 'text' (for every record)"
+        available["zlib_ratio"] = available["zlib_ratio"] or "not every record has a 'text'"
     for d in OBSERVER_DETECTORS:
         available[d] = "" if observer is not None else "needs --observer"
     if texts is None:
-        available["observer.zlib_ratio"] = available["observer.zlib_ratio"] or "the records have no 'text'"
+        available["observer.zlib_ratio"] = available["observer.zlib_ratio"] or "not every record has a 'text'"
     for d in PAIR_DETECTORS:
         available[d] = "" if performer is not None else "needs --observer and --performer"
     wm_names = [f"watermark[{s}]" for s in specs]
@@ -410,7 +412,9 @@ def benchmark_detectors(
           "tokens": n_tokens, **notes}
     if stats is not None:
         ds["read"] = stats.to_dict()
-    return {"dataset": ds, "fpr_targets": list(FPR_TARGETS), "detectors": {d: results[d] for d in wanted}}
+    not_run = {d: why for d, why in available.items() if why}
+    return {"dataset": ds, "fpr_targets": list(FPR_TARGETS), "detectors": {d: results[d] for d in wanted},
+            "not_run": not_run if detectors is None else {}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,6 +440,16 @@ def format_table(report: dict) -> str:
         tps = "-" if r.get("tokens_per_second") is None else f"{r['tokens_per_second']:,.0f}"
         lines.append(f"{name[:34]:<34} {r['direction']:<6} {a:>6} {_fmt_tpr(r['tpr'].get('0.01')):>7} "
                      f"{_fmt_tpr(r['tpr'].get('0.0001')):>9} {tps:>10}")
+    undefined = {d: r["n_undefined"] for d, r in report["detectors"].items() if r.get("n_undefined")}
+    if undefined:
+        lines.append("left out (score undefined, e.g. no scored token): " +
+                     ", ".join(f"{d}: {n} record(s)" for d, n in undefined.items()))
+    if report.get("not_run"):
+        lines.append("not run: " + "; ".join(f"{d} ({why})" for d, why in report["not_run"].items()))
+    read = ds.get("read") or {}
+    if read.get("skipped"):
+        lines.append(f"skipped {read['skipped']} malformed record(s): {read['skipped_by_reason']}; first: "
+                     f"{read['examples'][0] if read['examples'] else '-'}")
     n_neg = ds["negatives"]
     for a in FPR_TARGETS:
         if a * n_neg < 1:

@@ -236,3 +236,19 @@ def test_machine_vs_other_model(tmp_path):
     d = r["detectors"]
     assert d["loss"]["auroc"] > 0.99 and d["min_k"]["auroc"] > 0.95
     assert d["watermark[kgw:gamma=0.25]"]["auroc"] > 0.98
+
+
+def test_undefined_scores_and_not_run_are_reported():
+    r = benchmark_detectors(_batch([1, 0, 1, 0, 0], texts=False))
+    assert r["not_run"]["zlib_ratio"] == "not every record has a 'text'"
+    assert r["not_run"]["binoculars"] == "needs --observer and --performer"
+    offs = np.array([0, 0, 12, 24, 36, 48], dtype=np.int64)
+    rng = np.random.default_rng(0)
+    e = TokenBatch(ids=list("abcde"), tokens=rng.integers(0, 32, 48), offsets=offs,
+                   logprobs=-rng.exponential(size=48), labels=np.array([1, 0, 1, 0, 0]))
+    r = benchmark_detectors(e, detectors=["loss"])
+    d = r["detectors"]["loss"]
+    assert d["n_undefined"] == 1 and d["n_positives"] == 1 and d["n_negatives"] == 3
+    from fingerprint.detector_bench import format_table
+
+    assert "left out (score undefined, e.g. no scored token): loss: 1 record(s)" in format_table(r)
