@@ -11,6 +11,7 @@ from ._threads import get_num_threads, set_num_threads
 from .attribution import Attribution, Candidate, ModelDistance, attribute, bootstrap_mean, model_distance, panel_index
 from .binary_index import BinaryIndex, jaccard_from_hamming, minhash_bits, simhash_codes
 from . import audit, jobs, minhash, scores, sources, watermark
+from .detector_bench import benchmark_detectors
 from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
@@ -48,6 +49,7 @@ __all__ = [
     "__version__",
     "attribute",
     "audit",
+    "benchmark_detectors",
     "bootstrap_mean",
     "default_anchors",
     "default_probes",

@@ -18,6 +18,7 @@ EXAMPLES = """examples:
   fingerprint audit --teacher t.gguf --suspect s.npz --panel a.npz --panel b.npz --out report/
   fingerprint demo                      # teacher vs distilled student vs independent model
   fingerprint demo --vocab 128256 --json
+  fingerprint bench labelled.parquet --watermark kgw:gamma=0.25 --vocab-size 49152 --json bench.json
   fingerprint info                      # version, SIMD kernels in use, default threads
   fingerprint score responses.jsonl --tokenizer tokenizer.json --out scores.parquet
   fingerprint score suspect.parquet --reference teacher.parquet --out div.jsonl
@@ -529,8 +530,14 @@ def _add_audit(sub) -> None:
     add_parser(sub)
 
 
+def _add_bench(sub) -> None:
+    from .detector_bench import add_parser  # noqa: PLC0415
+
+    add_parser(sub)
+
+
 #: Registration functions, one per subcommand (add new commands here).
-COMMANDS = [_add_audit, _add_demo, _add_info, _add_score, _add_watermark, _add_index]
+COMMANDS = [_add_audit, _add_bench, _add_demo, _add_info, _add_score, _add_watermark, _add_index]
 
 
 def build_parser() -> argparse.ArgumentParser:

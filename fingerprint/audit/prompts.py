@@ -15,19 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def render_chat(template: str, prompt: str, *, bos_token: str = "", eos_token: str = "") -> str:
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-
-    def raise_exception(msg):
-        raise ValueError(f"chat template: {msg}")
-
-    env.globals["raise_exception"] = raise_exception
-    return env.from_string(template).render(messages=[{"role": "user", "content": prompt}],
-                                            add_generation_prompt=True, bos_token=bos_token,
-                                            eos_token=eos_token)
+from ..sources.gguf import render_chat
 
 
 def encode_prompts(tokenizer, prompts: list[str], chat_template: str | None = None) -> list[np.ndarray]:
@@ -36,7 +24,7 @@ def encode_prompts(tokenizer, prompts: list[str], chat_template: str | None = No
     for i, p in enumerate(prompts):
         if not isinstance(p, str) or not p.strip():
             raise ValueError(f"prompts[{i}]: expected a non-empty string, got {p!r}")
-        text = render_chat(chat_template, p) if chat_template else p
+        text = render_chat(chat_template, [{"role": "user", "content": p}]) if chat_template else p
         ids = tokenizer.encode(text, add_special_tokens=False).ids
         out.append(np.asarray(ids, dtype=np.int64))
     return out
