@@ -31,8 +31,9 @@ from .sources.records import TokenBatch, _ragged_offsets
 from .watermark.spec import SCHEMES as DETECTORS
 
 __all__ = [
-    "DETECTORS", "IndexBuilder", "RadioactivityAccumulator", "WatermarkDetectJob", "align_by_id",
-    "build_detector", "minhash_batch", "query_index", "score_batch", "topk_divergence_batch",
+    "DETECTORS", "IndexBuilder", "RadioactivityAccumulator", "SCORE_COLUMNS", "WatermarkDetectJob",
+    "align_by_id", "build_detector", "load_index", "minhash_batch", "query_index", "score_batch",
+    "topk_divergence_batch", "vectors_of",
 ]  # fmt: skip
 
 #: Score columns of :func:`score_batch`, in order.

@@ -513,3 +513,11 @@ def test_chat_duplicate_alternative_named_by_field(tmp_path):
     with pytest.raises(RecordError, match=r"dup\.jsonl:1: choices\[0\]\.logprobs\.content\[0\]\.top_logprobs\[1\]: "
                                           r"id 256 appears twice among the alternatives of position 0"):
         list(iter_batches(p, vocab=VOCAB))
+
+
+def test_from_arrow_top_k_and_vocab():
+    b = _corpus(n=4, seed=2)
+    out = TokenBatch.from_arrow(b.to_arrow(), top_k=6)
+    assert out.top_ids.shape[1] == 6 and (out.top_ids[:, 3:] == -1).all()
+    with pytest.raises(RecordError, match="vocabulary size"):
+        TokenBatch.from_arrow(b.to_arrow(), vocab=Vocabulary.from_mapping({"a": 0, "b": 1}))

@@ -247,14 +247,18 @@ class TokenBatch:
 
     @classmethod
     def from_arrow(cls, table, *, columns: dict[str, str] | None = None, source: str = "<arrow>",
-                   first_row: int = 0, on_error: str = "fail", stats: ReadStats | None = None) -> TokenBatch:
+                   first_row: int = 0, on_error: str = "fail", stats: ReadStats | None = None,
+                   vocab=None, top_k: int | None = None) -> TokenBatch:
         """A batch from a ``pyarrow.Table`` / ``RecordBatch`` with the canonical columns
         (``columns`` maps canonical names to the table's own). Malformed rows raise
         :class:`RecordError` naming ``source:row N`` and the column, or are skipped and counted
-        with ``on_error="skip"``."""
+        with ``on_error="skip"``. ``vocab`` (a Vocabulary, tokenizer or ``{token: id}`` dict)
+        bounds the ids (and tokenises a text column when there is no ``token_ids``); ``top_k``
+        fixes the width of the top-k arrays (default: the widest row)."""
         from .columnar import _batch_from_arrow  # noqa: PLC0415
+        from .readers import _as_vocab  # noqa: PLC0415
 
-        return _batch_from_arrow(table, columns or {}, source, first_row, on_error, stats)
+        return _batch_from_arrow(table, columns or {}, source, first_row, on_error, stats, _as_vocab(vocab), top_k)
 
 
 def _gather_index(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
