@@ -486,7 +486,7 @@ def add_parser(sub) -> None:
     p.add_argument("--num-threads", type=int, default=None)
     p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
                    help="a malformed record: fail (default) or skip and count")
-    p.set_defaults(run=run)
+    p.set_defaults(func=run)
 
 
 def _load(spec: str | None, num_threads):
