@@ -1,0 +1,9 @@
+"""Where token ids and log-probs come from, and where they go.
+
+- :mod:`fingerprint.sources.records`: :class:`TokenBatch` (records in ragged layout), read stats.
+- :mod:`fingerprint.sources.readers`: streaming readers (OpenAI / vLLM JSON, JSONL, Parquet, Arrow, NumPy).
+- :mod:`fingerprint.sources.writers`: atomic Parquet / JSONL writers.
+- :mod:`fingerprint.sources.vocab`: token strings/bytes to ids; alignment of two tokenisations by bytes.
+
+Submodules are imported explicitly (this package imports nothing, so ``import fingerprint`` stays light).
+"""
