@@ -65,7 +65,7 @@ import numpy as np
 from .records import COLUMNS, ReadStats, RecordError, TokenBatch, _ragged_offsets
 from .vocab import Vocabulary
 
-__all__ = ["FORMATS", "detect_format", "expand_paths", "iter_batches", "iter_corpus", "read_all"]
+__all__ = ["FORMATS", "detect_format", "expand_paths", "iter_batches", "iter_corpus", "iter_tables", "read_all"]
 
 FORMATS: tuple[str, ...] = ("auto", "jsonl", "json", "parquet", "arrow", "npz")
 ON_ERROR: tuple[str, ...] = ("fail", "skip")
@@ -905,3 +905,80 @@ def _iter_npz(ctx: _Ctx, batch_rows: int) -> Iterator[TokenBatch]:
         part = whole.take(good[s:s + batch_rows])
         ctx.stats.records += len(part)
         yield part
+
+
+# ---------------------------------------------------------------------------------------------
+# plain tables (e.g. vectors for an index)
+
+
+def iter_tables(path: str | os.PathLike, *, format: str = "auto", batch_rows: int = DEFAULT_BATCH_ROWS,
+                columns: Iterable[str] | None = None) -> Iterator[tuple[int, Any]]:
+    """Stream any table as ``(first_row, pyarrow.Table)`` chunks of at most ``batch_rows`` rows:
+    Parquet / Arrow IPC in record batches, JSONL (one object per row; a line that is not a JSON
+    object raises ValueError naming ``file:line``), or ``.npz`` (its 1-D/2-D arrays as columns; 2-D
+    arrays become fixed-size lists)."""
+    import pyarrow as pa  # noqa: PLC0415 - lazy
+
+    from .._validate import choice, positive_int  # noqa: PLC0415
+
+    path = os.fspath(path)
+    fmt = choice("format", format, FORMATS)
+    fmt = detect_format(path) if fmt == "auto" else fmt
+    batch_rows = positive_int("batch_rows", batch_rows)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"input: no such file {path!r}")
+    cols = None if columns is None else list(columns)
+    row = 0
+    if fmt == "parquet":
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        for rb in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=cols):
+            yield row, pa.Table.from_batches([rb])
+            row += rb.num_rows
+    elif fmt == "arrow":
+        import pyarrow.ipc as ipc  # noqa: PLC0415
+
+        with pa.memory_map(path, "r") as src:
+            try:
+                t = ipc.open_file(src).read_all()
+            except pa.ArrowInvalid:
+                src.seek(0)
+                t = ipc.open_stream(src).read_all()
+        t = t.select(cols) if cols else t
+        for s in range(0, t.num_rows, batch_rows):
+            yield s, t.slice(s, batch_rows)
+    elif fmt == "npz":
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in (cols or z.files)}
+        n = {a.shape[0] for a in arrays.values()}
+        if len(n) != 1:
+            raise ValueError(f"input: {path}: arrays have different lengths {sorted(n)}")
+        data = {}
+        for k, a in arrays.items():
+            if a.ndim == 2:
+                data[k] = pa.FixedSizeListArray.from_arrays(pa.array(a.reshape(-1)), a.shape[1])
+            else:
+                data[k] = pa.array(a.tolist() if a.dtype.kind == "U" else a)
+        t = pa.table(data)
+        for s in range(0, t.num_rows, batch_rows):
+            yield s, t.slice(s, batch_rows)
+    else:
+        rows: list[dict] = []
+        start = 0
+        with _open_text(path) as fh:
+            for line_no, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    obj = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise RecordError(f"{path}:{line_no}", "<line>", f"invalid JSON ({exc})", "bad_json") from None
+                if not isinstance(obj, dict):
+                    raise RecordError(f"{path}:{line_no}", "<record>", f"expected a JSON object, got {type(obj).__name__}")
+                rows.append({k: obj.get(k) for k in cols} if cols else obj)
+                if len(rows) >= batch_rows:
+                    yield start, pa.Table.from_pylist(rows)
+                    start += len(rows)
+                    rows = []
+        if rows:
+            yield start, pa.Table.from_pylist(rows)
