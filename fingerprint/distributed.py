@@ -33,9 +33,11 @@ single-machine call on the concatenated corpus exactly.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -134,24 +136,109 @@ def _new_stats():
 # -- one shard, both engines --------------------------------------------------------------------
 
 
-def process_shard(fn: Callable, shard: Shard, output_dir: str, read: ReadOptions) -> dict:
-    """Stream one shard through ``fn`` (TokenBatch -> pyarrow.Table) into
-    ``output_dir/part-<index>.parquet``, atomically (fingerprint.sources.writers.TableWriter:
-    a temporary file renamed when complete). Returns the shard's manifest entry (rows written,
-    records and tokens read, records skipped by reason)."""
+def process_shard(job, fn: Callable, shard: Shard, output_dir: str, read: ReadOptions) -> dict:
+    """Stream one shard through ``fn`` (the function ``job.open()`` returned: TokenBatch ->
+    pyarrow.Table) into ``output_dir/part-<index>.parquet``, atomically
+    (fingerprint.sources.writers.TableWriter: a temporary file renamed when complete). A job may
+    read its shards itself (``job.batches(shard, read, stats)``). Returns the shard's manifest
+    entry (rows written, records and tokens read, records skipped by reason)."""
     from .sources.writers import TableWriter  # noqa: PLC0415
 
     final = os.path.join(output_dir, _PART.format(shard.index))
     stats = _new_stats()
     records = tokens = 0
+    reader = getattr(job, "batches", None)
     with TableWriter(final, format="parquet") as w:
-        for batch in iter_shard(shard, read, stats):
-            table = fn(batch)
+        for batch in (reader(shard, read, stats) if reader is not None else iter_shard(shard, read, stats)):
+            if len(batch) == 0:
+                continue
             records += len(batch)
-            tokens += batch.num_tokens
-            w.write(table)
+            tokens += getattr(batch, "num_tokens", 0)
+            w.write(fn(batch))
     return {"shard": shard.index, "input": shard.path, "output": os.path.basename(final), "rows": w.rows,
-            "records": records, "tokens": tokens, "skipped": stats.to_dict()}
+            "records": records, "tokens": tokens, "skipped": stats.to_dict(),
+            "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+# -- the corpus jobs of the CLI ---------------------------------------------------------------
+
+
+class ScoreJob:
+    """:func:`fingerprint.jobs.score_batch` with fixed keyword arguments."""
+
+    def __init__(self, **score_kwargs: Any) -> None:
+        self.kwargs = score_kwargs
+
+    def describe(self) -> dict:
+        return {"job": "score", **self.kwargs}
+
+    def open(self):
+        from .jobs import score_batch  # noqa: PLC0415
+
+        return functools.partial(score_batch, **self.kwargs)
+
+
+class DetectJob:
+    """:class:`fingerprint.jobs.WatermarkDetectJob` (the detector is built once per worker)."""
+
+    def __init__(self, spec: dict, **detect_kwargs: Any) -> None:
+        self.spec, self.kwargs = dict(spec), detect_kwargs
+
+    def describe(self) -> dict:
+        return {"job": "watermark detect", "spec": self.spec, **self.kwargs}
+
+    def open(self):
+        from .jobs import WatermarkDetectJob  # noqa: PLC0415
+
+        return WatermarkDetectJob(self.spec, **self.kwargs)
+
+
+class _Vectors:
+    """A chunk of query vectors (ids, float matrix) read from a table."""
+
+    num_tokens = 0
+
+    def __init__(self, ids: list, vectors: np.ndarray) -> None:
+        self.ids, self.vectors = ids, vectors
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class IndexQueryJob:
+    """:func:`fingerprint.jobs.query_index` against an index file loaded once per worker: queries
+    are records (MinHash index) or rows of a vector table (FAISS index)."""
+
+    def __init__(self, index_path: str, *, k: int = 10, vector_column: str = "vector", id_column: str = "id") -> None:
+        self.index_path = os.path.abspath(os.fspath(index_path))
+        self.k, self.vector_column, self.id_column = k, vector_column, id_column
+        from .jobs import load_index  # noqa: PLC0415
+
+        self.kind = load_index(self.index_path)[0]
+
+    def describe(self) -> dict:
+        return {"job": "index query", "index": self.index_path, "k": self.k, "kind": self.kind,
+                "columns": [self.vector_column, self.id_column]}
+
+    def batches(self, shard: Shard, read: ReadOptions, stats: Any):
+        if self.kind != "vectors":
+            yield from iter_shard(shard, read, stats)
+            return
+        from .jobs import vectors_of  # noqa: PLC0415
+        from .sources.readers import iter_tables  # noqa: PLC0415
+
+        for first, t in iter_tables(shard.path, format=read.format, batch_rows=read.batch_rows,
+                                    columns=[self.id_column, self.vector_column]):
+            yield _Vectors(*vectors_of(t, column=self.vector_column, id_column=self.id_column, source=shard.path,
+                                       first_row=first))
+
+    def open(self):
+        from .jobs import load_index, query_index  # noqa: PLC0415
+
+        kind, index, labels, params = load_index(self.index_path)
+        if kind == "vectors":
+            return lambda q: query_index(index, (q.ids, q.vectors), k=self.k)
+        return lambda b: query_index(index, b, k=self.k, labels=labels, params=params)
 
 
 # -- manifest ----------------------------------------------------------------------------------
@@ -299,14 +386,14 @@ class _ShardWorker:
         from ._threads import set_num_threads  # noqa: PLC0415
 
         set_num_threads(threads)
-        self.fn = job.open()
+        self.job, self.fn = job, job.open()
         self.output_dir = output_dir
         self.read = read
 
     def __call__(self, batch: dict) -> dict:
         entries = []
         for i, p in zip(batch["index"].tolist(), batch["path"].tolist()):
-            entries.append(json.dumps(process_shard(self.fn, Shard(int(i), str(p)), self.output_dir, self.read)))
+            entries.append(json.dumps(process_shard(self.job, self.fn, Shard(int(i), str(p)), self.output_dir, self.read)))
         return {"entry": np.array(entries, dtype=object)}
 
 
@@ -336,7 +423,7 @@ def run_job(job, inputs, output_dir: str | os.PathLike, *, engine: str = "local"
     if todo and engine == "local":
         fn = job.open()
         for s in todo:
-            manifest.add(process_shard(fn, s, out, read))
+            manifest.add(process_shard(job, fn, s, out, read))
     elif todo:
         ray = ray_session(ray_address)
         from ._threads import get_num_threads  # noqa: PLC0415

@@ -34,7 +34,8 @@ from .distributed import ReadOptions, iter_shard, list_shards, ray_session
 from .watermark.radioactivity import RadioactivityMultiResult, RadioactivityPlan
 from .watermark.threebricks import first_occurrence
 
-_SUMMARY = ("tokens", "pairs", "num_candidates", "num_filtered", "num_in_prompt", "num_in_context")
+_SUMMARY = ("tokens", "pairs", "num_candidates", "num_filtered", "num_in_prompt", "num_in_context",
+            "records", "batches_with_prompts", "batches_without_prompts")
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
@@ -54,17 +55,31 @@ def partition_of(keys: np.ndarray, num_partitions: int) -> np.ndarray:
     return (h % np.uint64(num_partitions)).astype(np.int64)
 
 
+def reading_predictions(batch, topk: int = 1) -> np.ndarray:
+    """The suspect's predictions for reading mode: column 0 (or the first ``topk`` columns) of
+    the records' ``top_ids``. A record's first position is never scored (its entry may be
+    missing); a missing prediction anywhere else is an error naming the record."""
+    if batch.top_ids is None or batch.k < topk:
+        raise ValueError(f"batch: reading mode needs the suspect's predictions (top_ids, {topk} per position) in "
+                         f"{batch.source}; it has {batch.k}")
+    pred = batch.top_ids[:, :topk].copy()
+    first = batch.offsets[:-1][np.diff(batch.offsets) > 0]
+    pred[first] = np.maximum(pred[first], 0)  # never scored
+    bad = np.flatnonzero((pred < 0).any(axis=1))
+    if bad.size:
+        p = int(bad[0])
+        r = int(np.searchsorted(batch.offsets, p, side="right")) - 1
+        raise ValueError(f"{batch.where(r)}: top_ids[{p - int(batch.offsets[r])}]: no prediction at this position "
+                         "(reading mode needs the suspect's top-1 at every position)")
+    return pred[:, 0] if topk == 1 else pred
+
+
 def _batch_inputs(batch, plan: RadioactivityPlan, use_prompts: bool, topk: int) -> dict:
     kw: dict = {}
-    if use_prompts:
-        if batch.prompt_tokens is None:
-            raise ValueError(f"prompts: use_prompts=True but {batch.source} has no prompt_ids column")
+    if use_prompts and batch.prompt_tokens is not None:
         kw["prompts"], kw["prompt_offsets"] = batch.prompt_tokens, batch.prompt_offsets
     if plan.scoring_mode == "reading":
-        if batch.top_ids is None or batch.k < topk:
-            raise ValueError(f"predictions: scoring_mode='reading' takes the suspect's predictions from the top_ids "
-                             f"column ({topk} per position); {batch.source} has {batch.k}")
-        kw["predictions"] = batch.top_ids[:, 0] if topk == 1 else batch.top_ids[:, :topk]
+        kw["predictions"] = reading_predictions(batch, topk)
     return kw
 
 
@@ -80,6 +95,8 @@ def shard_candidates(plan: RadioactivityPlan, shard, read: ReadOptions, use_prom
         for k, v in counts.items():
             totals[k] += v
         totals["tokens"] += batch.num_tokens
+        totals["records"] += len(batch)
+        totals["batches_with_prompts" if batch.prompt_tokens is not None else "batches_without_prompts"] += 1
         n = pos.shape[0]
         totals["pairs"] += n
         if n:
@@ -155,6 +172,15 @@ def radioactivity(detector, inputs, *, dedup: str = "window+token", scoring_mode
     shards = list_shards(inputs)
     if engine == "local":
         return _local(plan, detector, shards, read, use_prompts, topk, checkpoints)
+    res = _ray(plan, shards, read, use_prompts, topk, checkpoints, ray_address, num_workers, num_partitions)
+    if res is None:  # some batches lack prompts: as one stream, the corpus has none (TokenBatch.concat)
+        res = _ray(plan, shards, read, False, topk, checkpoints, ray_address, num_workers, num_partitions)
+    return res
+
+
+def _ray(plan, shards, read, use_prompts, topk, checkpoints, ray_address, num_workers, num_partitions):
+    from ._validate import positive_int  # noqa: PLC0415
+
     ray = ray_session(ray_address)
     workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     P = positive_int("num_partitions", num_partitions) if num_partitions is not None else 4 * workers
@@ -169,6 +195,8 @@ def radioactivity(detector, inputs, *, dedup: str = "window+token", scoring_mode
     reduces = [reduce_task.remote(group, G, *[m[p] for m in maps]) for p in range(P)]
     summary = ray.get([m[P] for m in maps])
     counts = {k: sum(t[k] for t in summary) for k in _SUMMARY}
+    if use_prompts and counts["batches_with_prompts"] and counts["batches_without_prompts"]:
+        return None
     tokens = np.array([t["tokens"] for t in summary], dtype=np.int64)
     base = np.zeros(S, dtype=np.int64)
     np.cumsum(tokens[:-1], out=base[1:])
@@ -194,7 +222,10 @@ def radioactivity(detector, inputs, *, dedup: str = "window+token", scoring_mode
             c += 1
         seen += n
     total = carry if N else 0.0
-    return plan.result(N, total, cps, stat_cp, positions, counts, counts["pairs"] - N)
+    res = plan.result(N, total, cps, stat_cp, positions, counts, counts["pairs"] - N)
+    res.used_prompts = bool(use_prompts and counts["batches_with_prompts"] and not counts["batches_without_prompts"])
+    res.num_records, res.num_tokens = int(counts["records"]), int(counts["tokens"])
+    return res
 
 
 def _local(plan, detector, shards, read, use_prompts, topk, checkpoints):
@@ -203,6 +234,9 @@ def _local(plan, detector, shards, read, use_prompts, topk, checkpoints):
     from .watermark.radioactivity import radioactivity as one  # noqa: PLC0415
 
     batch = TokenBatch.concat([b for s in shards for b in iter_shard(s, read)])
-    return one(detector, batch.tokens, batch.offsets, dedup=plan.dedup, scoring_mode=plan.scoring_mode,
-               filter_windows=plan.filter, checkpoints=checkpoints,
-               **_batch_inputs(batch, plan, use_prompts, topk))
+    kw = _batch_inputs(batch, plan, use_prompts, topk)
+    res = one(detector, batch.tokens, batch.offsets, dedup=plan.dedup, scoring_mode=plan.scoring_mode,
+              filter_windows=plan.filter, checkpoints=checkpoints, **kw)
+    res.used_prompts = "prompts" in kw
+    res.num_records, res.num_tokens = len(batch), batch.num_tokens
+    return res
