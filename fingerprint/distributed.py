@@ -38,6 +38,7 @@ import glob
 import json
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
@@ -144,6 +145,7 @@ def process_shard(job, fn: Callable, shard: Shard, output_dir: str, read: ReadOp
     entry (rows written, records and tokens read, records skipped by reason)."""
     from .sources.writers import TableWriter  # noqa: PLC0415
 
+    t0 = time.perf_counter()
     final = os.path.join(output_dir, _PART.format(shard.index))
     stats = _new_stats()
     records = tokens = 0
@@ -157,7 +159,7 @@ def process_shard(job, fn: Callable, shard: Shard, output_dir: str, read: ReadOp
             w.write(fn(batch))
     return {"shard": shard.index, "input": shard.path, "output": os.path.basename(final), "rows": w.rows,
             "records": records, "tokens": tokens, "skipped": stats.to_dict(),
-            "worker": f"{socket.gethostname()}:{os.getpid()}"}
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "seconds": round(time.perf_counter() - t0, 4)}
 
 
 # -- the corpus jobs of the CLI ---------------------------------------------------------------
