@@ -583,9 +583,9 @@ def _run_detect_ray(args) -> int:
     rep, summary, t0 = _run_job_ray(args, job, "watermark detect")
     n_below, p_min = 0, 1.0
     for f in rep.files:
-        t = pq.read_table(f, columns=["p_value_exact"]) if rep.rows else None
-        if t is None or t.num_rows == 0:
+        if "p_value_exact" not in pq.read_schema(f).names:  # a shard without records
             continue
+        t = pq.read_table(f, columns=["p_value_exact"])
         p = np.asarray(t.column("p_value_exact").to_numpy(zero_copy_only=False), dtype=np.float64)
         n_below += int((p < args.alpha).sum())
         p_min = min(p_min, float(np.nanmin(p)))

@@ -378,7 +378,8 @@ def _actor_args(num_workers: int | None) -> dict:
 
     workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     # an actor killed mid-shard is restarted and its shard retried (the rename makes it idempotent)
-    return {"concurrency": workers, "num_cpus": 1, "max_restarts": -1, "max_task_retries": -1}
+    return {"compute": ray.data.ActorPoolStrategy(size=workers), "num_cpus": 1, "max_restarts": -1,
+            "max_task_retries": -1}
 
 
 class _ShardWorker:
@@ -431,8 +432,9 @@ def run_job(job, inputs, output_dir: str | os.PathLike, *, engine: str = "local"
         from ._threads import get_num_threads  # noqa: PLC0415
 
         ds = ray.data.from_items([{"index": s.index, "path": s.path} for s in todo], override_num_blocks=len(todo))
-        args = _actor_args(num_workers)
-        threads = 1 if args["concurrency"] > 1 else get_num_threads()
+        workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        args = _actor_args(workers)
+        threads = 1 if workers > 1 else get_num_threads()
         res = ds.map_batches(_ShardWorker, batch_size=1, batch_format="numpy",
                              fn_constructor_args=(job, out, read, threads), **args)
         for batch in res.iter_batches(batch_size=1, batch_format="numpy"):
@@ -444,3 +446,9 @@ def run_job(job, inputs, output_dir: str | os.PathLike, *, engine: str = "local"
                      rows=sum(e["rows"] for e in entries), records=sum(e["records"] for e in entries),
                      tokens=sum(e["tokens"] for e in entries), skipped=_merge_skipped(entries),
                      shards_run=len(todo), shards_resumed=resumed, engine=engine)
+
+
+__all__ = ["DetectJob", "ENGINES", "IndexQueryJob", "JobReport", "MANIFEST", "Manifest", "ReadOptions", "ScoreJob",
+           "Shard", "list_shards", "process_shard", "radioactivity", "ray_session", "read_output", "run_job"]
+
+from .distributed_radioactivity import radioactivity  # noqa: E402  (uses the helpers above)
