@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from ._native import set_simd, simd_info
 from ._threads import get_num_threads, set_num_threads
-from . import minhash, scores, watermark
+from . import jobs, minhash, scores, watermark
 from .divergence import token_divergences
 from .index import FingerprintIndex, SearchResult
 from .minhash import MinHashLSH
 from .result import ALL_FIELDS, DivergenceResult
+from .sources.readers import iter_batches
+from .sources.records import TokenBatch
 from .topk import topk_divergences
 
 __version__ = "0.1.0"
@@ -23,8 +25,11 @@ __all__ = [
     "FingerprintIndex",
     "MinHashLSH",
     "SearchResult",
+    "TokenBatch",
     "__version__",
     "get_num_threads",
+    "iter_batches",
+    "jobs",
     "minhash",
     "scores",
     "set_num_threads",

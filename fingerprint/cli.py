@@ -51,7 +51,7 @@ def _fraction(text: str) -> float:
 
 
 def _sub(sub, name: str, help: str, epilog: str = EXAMPLES) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help=help, description=help, epilog=epilog,
+    return sub.add_parser(name, help=help.replace("%", "%%"), description=help, epilog=epilog,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
@@ -71,6 +71,9 @@ def _input_options(p: argparse.ArgumentParser, *, positional: bool = True) -> No
     g.add_argument("--columns", default=None, help="canonical=file column names, e.g. token_ids=input_ids,id=doc")
     g.add_argument("--top-k", type=_positive, default=None, help="pad top-k rows to this width")
     g.add_argument("--include-prompt", action="store_true", help="vLLM prompt_logprobs: score the prompt too")
+    g.add_argument("--retokenize", action="store_true",
+                   help="the responses come from a model with another tokenizer: re-tokenise them with --tokenizer "
+                        "and align the log-probs by bytes (exact where tokens coincide, grouped otherwise)")
     g.add_argument("--batch-rows", type=_positive, default=1024, help="records per batch (memory bound)")
     g.add_argument("--on-error", choices=["fail", "skip"], default="fail",
                    help="malformed record: stop with its file:line:field (fail) or skip and count it")
@@ -125,11 +128,19 @@ def _reader(args, inputs=None):
     stats = ReadStats()
     vocab = _vocabulary(args)
     kw = dict(format=args.format, batch_rows=args.batch_rows, on_error=args.on_error, stats=stats, vocab=vocab,
-              columns=_columns(args.columns), top_k=args.top_k, include_prompt=args.include_prompt)
+              columns=_columns(args.columns), top_k=args.top_k, include_prompt=args.include_prompt,
+              retokenize=args.retokenize)
 
     def gen():
+        show = sys.stderr.isatty()
         for p in paths:
-            yield from iter_batches(p, **kw)
+            for b in iter_batches(p, **kw):
+                if show:
+                    print(f"\r{os.path.basename(p)}: {stats.records} records read, {stats.num_skipped} skipped",
+                          end="", file=sys.stderr, flush=True)
+                yield b
+        if show:
+            print(file=sys.stderr)
 
     return gen(), stats, paths
 

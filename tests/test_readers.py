@@ -361,3 +361,54 @@ def test_vocabulary_from_mapping_encodings():
     bl = Vocabulary.from_mapping({"\u0120Paris": 0}, encoding="byte_level")
     assert bl.id_of_bytes(b" Paris") == 0
     assert Vocabulary.from_mapping({" Paris": 3}).resolve(" Paris") == (3, "")
+
+
+def _merging_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    b2u = _bytes_to_unicode()
+    vocab = {b2u[b]: b for b in range(256)}
+    merges = [("H", "e"), ("He", "l"), ("Hel", "l"), ("Hell", "o")]
+    for a, b in merges:
+        vocab[a + b] = len(vocab)
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def test_retokenize_aligns_log_probs_by_bytes(tmp_path):
+    tok = _merging_tokenizer()
+    hello = tok.token_to_id("Hello")
+    assert tok.encode("Hello!", add_special_tokens=False).ids == [hello, 33]
+    # the responding model split "Hello" as "Hel" + "lo" and "é" as two byte tokens
+    entries = [_chat_entry("Hel", -1.0, b"Hel"), _chat_entry("lo", -2.0, b"lo"),
+               _chat_entry("!", -0.5, b"!", [("!", -0.5, b"!"), ("?", -1.5, b"?"), ("Hel", -3.0, b"Hel"), ("zz", -4.0, b"zz")]),
+               _chat_entry("\ufffd", -0.25, b"\xc3"), _chat_entry("\ufffd", -0.125, b"\xa9")]
+    p = _write_lines(tmp_path / "other.jsonl", [_chat("x", entries, "Hello!é")])
+    with pytest.raises(RecordError, match="not in the vocabulary|no token of the vocabulary"):
+        list(iter_batches(p, vocab=Vocabulary.from_mapping({"Hello": 0})))
+    st = ReadStats()
+    (b,) = iter_batches(p, vocab=tok, retokenize=True, stats=st)
+    e_ids = tok.encode("é", add_special_tokens=False).ids
+    np.testing.assert_array_equal(b.tokens, [hello, 33, *e_ids])
+    assert b.logprobs[0] == -3.0  # "Hel" + "lo" grouped onto "Hello": the sum
+    assert b.logprobs[1] == -0.5  # exact
+    np.testing.assert_array_equal(b.top_ids[1, :3], [33, ord("?"), tok.token_to_id("Hel")])
+    np.testing.assert_array_equal(b.logprobs[2:], [-0.25, -0.125])  # byte tokens on both sides: exact
+    assert st.notes["alternatives_without_counterpart"] == 1  # "zz" is no token of this vocabulary
+    assert st.notes["retokenized_exact_tokens"] >= 1 and st.notes["retokenized_grouped_tokens"] >= 1
+    with pytest.raises(ValueError, match="retokenize: needs vocab= built from a tokenizer"):
+        list(iter_batches(p, vocab={"a": 0}, retokenize=True))
+
+
+def test_from_arrow_round_trip_and_errors():
+    b = _corpus(n=5, seed=9)
+    _assert_same(TokenBatch.from_arrow(b.to_arrow()), b)
+    t = pa.table({"id": ["a", None, "c"], "tokens": [[1], [2], [3, 4]], "label": [1, None, 0]})
+    with pytest.raises(RecordError, match=r"<arrow>:row 1: id: null"):
+        TokenBatch.from_arrow(t, columns={"token_ids": "tokens"})
+    st = ReadStats()
+    out = TokenBatch.from_arrow(t, columns={"token_ids": "tokens"}, on_error="skip", stats=st, first_row=10)
+    assert out.ids == ["a", "c"] and out.lines.tolist() == [10, 12] and st.skipped == {"missing_field": 1}
+    assert out.labels.tolist() == [1, 0]

@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from .records import COLUMNS, ReadStats, RecordError, TokenBatch, _ragged_offsets
-from .vocab import Vocabulary
+from .vocab import Vocabulary, _byte_list, align_by_bytes, parse_token_bytes
 
 __all__ = ["FORMATS", "detect_format", "expand_paths", "iter_batches", "iter_corpus", "iter_tables", "read_all"]
 
@@ -130,6 +130,7 @@ def iter_batches(
     columns: Mapping[str, str] | None = None,
     top_k: int | None = None,
     include_prompt: bool = False,
+    retokenize: bool = False,
 ) -> Iterator[TokenBatch]:
     """Stream the records of one file as :class:`TokenBatch` objects (see the module docstring).
 
@@ -137,7 +138,9 @@ def iter_batches(
     strings); its size also bounds the ids of every format. ``top_k``: pad top-k rows to this
     width (default: the widest row of each batch). ``columns``: canonical -> file column names
     (Parquet/Arrow/NumPy). ``stats``: counts records read and skipped (created if None; pass one to
-    see the counts).
+    see the counts). ``retokenize``: API responses come from a model whose tokenizer differs from
+    ``vocab``'s: each response's token bytes are re-tokenised by ``vocab``'s tokenizer and the
+    log-probs aligned by bytes (see :func:`retokenize_record`).
     """
     from .._validate import choice, positive_int  # noqa: PLC0415
 
@@ -153,7 +156,10 @@ def iter_batches(
         raise FileNotFoundError(f"input: no such file {path!r}")
     stats = stats if stats is not None else ReadStats()
     v = _as_vocab(vocab)
+    if retokenize and (v is None or v.tokenizer is None):
+        raise ValueError("retokenize: needs vocab= built from a tokenizer (a tokenizer.json path or a tokenizers.Tokenizer)")
     ctx = _Ctx(path, v, top_k, include_prompt, on_error, stats, dict(columns or {}))
+    ctx.retokenize = retokenize
     if fmt in ("jsonl", "json"):
         yield from _iter_json(ctx, batch_rows, whole=fmt == "json")
     elif fmt == "parquet":
@@ -180,6 +186,7 @@ class _Ctx:
         self.path, self.vocab, self.top_k, self.include_prompt = path, vocab, top_k, include_prompt
         self.on_error, self.stats, self.columns = on_error, stats, columns
         self.stem = os.path.basename(path)
+        self.retokenize = False
 
     def bad(self, err: RecordError) -> None:
         if self.on_error == "fail":
@@ -294,12 +301,35 @@ def _logprob(x: object, where: str, field: str, ctx: _Ctx, *, nullable: bool) ->
 def _need_vocab(ctx: _Ctx) -> Vocabulary:
     if ctx.vocab is None:
         raise ValueError(f"vocab: {ctx.path} holds API responses whose tokens are strings; pass vocab= (a "
-                         "tokenizer.json path, a tokenizers.Tokenizer, a {token: id} dict or a Vocabulary) "
-                         "to map them to ids")
+                         "tokenizer.json path, a tokenizers.Tokenizer, a {token: id} dict or a Vocabulary; "
+                         "on the command line --tokenizer or --vocab) to map them to ids")
     return ctx.vocab
 
 
+def _source_bytes(tok: object, raw_bytes: object, where: str, field: str) -> bytes:
+    """The exact bytes of a token of the responding model (re-tokenisation mode)."""
+    if raw_bytes is not None:
+        b = _byte_list(raw_bytes)
+        if b is None:
+            raise _err(where, field, f"expected a list of integers in [0, 255], got {str(raw_bytes)[:60]}")
+        return b
+    if not isinstance(tok, str):
+        raise _err(where, field, f"expected a string, got {type(tok).__name__}")
+    if tok.startswith("token_id:"):
+        raise _err(where, field, "a token id of the responding model has no known bytes; re-tokenisation needs "
+                   "token strings or bytes", "unknown_token")
+    b = parse_token_bytes(tok)
+    if b is not None:
+        return b
+    if "\ufffd" in tok:
+        raise _err(where, field, f"token {tok!r} holds U+FFFD, a lossy rendering of a partial UTF-8 sequence; "
+                   "its bytes are unknown (request the bytes)", "unknown_token")
+    return tok.encode("utf-8", "surrogatepass")
+
+
 def _token_id(tok: object, raw_bytes: object, ctx: _Ctx, where: str, field: str) -> int:
+    if ctx.retokenize:
+        return _source_bytes(tok, raw_bytes, where, field)  # type: ignore[return-value]
     if isinstance(tok, str) and tok.startswith("token_id:") and ctx.vocab is None:
         try:
             i = int(tok[9:])
@@ -370,6 +400,12 @@ def _choice_record(ch: dict, resp: dict, ctx: _Ctx, where: str, line_no: int, re
         raise _err(where, f"{path}.logprobs", "expected 'content' (Chat Completions) or 'tokens' (Completions)")
     if text is not None and not isinstance(text, str):
         raise _err(where, f"{path}.text", f"expected a string, got {type(text).__name__}")
+    if ctx.retokenize:
+        tokens, lps, top = retokenize_record(tokens, lps, top, ctx.vocab, ctx.stats, where, f"{path}.logprobs")
+    if ctx.retokenize:  # prompt ids and prompt log-probs are in the responding model's ids
+        if ch.get("prompt_token_ids", resp.get("prompt_token_ids")) is not None:
+            ctx.stats.notes["prompt_ids_dropped_by_retokenize"] += 1
+        return _Rec(rec_id, tokens, lps, top, text, None, None, line_no)
     prompt_ids = ch.get("prompt_token_ids", resp.get("prompt_token_ids"))
     pfield = f"{path}.prompt_token_ids" if "prompt_token_ids" in ch else "prompt_token_ids"
     prompt = None
@@ -386,6 +422,63 @@ def _choice_record(ch: dict, resp: dict, ctx: _Ctx, where: str, line_no: int, re
             p_lps, p_top = _vllm_prompt_logprobs(plp, prompt, ctx, where, f"{path}.prompt_logprobs")
             tokens, lps, top, text = prompt + tokens, p_lps + lps, p_top + top, None
     return _Rec(rec_id, tokens, lps, top, text, prompt, None, line_no)
+
+
+def retokenize_record(src_bytes: list[bytes], lps: list[float], top: list[list[tuple]], vocab: Vocabulary,
+                      stats: ReadStats, where: str = "", field: str = "logprobs"):
+    """Move one response's log-probs from the responding model's tokens onto ``vocab``'s tokens.
+
+    ``src_bytes``: the exact bytes of each response token; their concatenation (valid UTF-8) is
+    tokenised by ``vocab.tokenizer`` and the two tokenisations are aligned by
+    :func:`~fingerprint.sources.vocab.align_by_bytes`. For each group of tokens:
+
+    - one token on each side with the same bytes (**exact**): the log-prob is copied; so are the
+      alternatives whose bytes are a token of ``vocab`` (the others are dropped and counted in
+      ``stats.notes["alternatives_without_counterpart"]``); an approximation only in that an
+      alternative's probability is the responding model's, for *its* token with those bytes;
+    - otherwise (**approximate**): the last ``vocab`` token of the group gets the sum of the
+      group's log-probs (the log-probability of the responding model's tokenisation of that byte
+      span, a lower bound of the span's probability); the group's other tokens get NaN (not
+      reported, left out of scores) and no alternatives. Counted in
+      ``stats.notes["retokenized_grouped_tokens"]``.
+
+    Returns ``(ids, logprobs, top)`` in ``vocab``'s ids.
+    """
+    data = b"".join(src_bytes)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _err(where, field, f"the tokens' bytes are not valid UTF-8 at byte {exc.start}; cannot re-tokenise", "retokenize") from None
+    ids = vocab.encode(text)
+    try:
+        al = align_by_bytes(src_bytes, vocab.bytes_of(ids))
+    except ValueError as exc:
+        raise _err(where, field, f"re-tokenisation does not reproduce the bytes ({exc})", "retokenize") from None
+    n_groups = al.num_groups
+    lp = np.asarray(lps, dtype=np.float64)
+    sums = al.group_sums(lp, "a") if n_groups else np.zeros(0)
+    last_b = np.full(n_groups, -1, dtype=np.int64)
+    last_b[al.groups_b] = np.arange(len(ids))  # the last token of each group wins
+    first_a = np.full(n_groups, -1, dtype=np.int64)
+    first_a[al.groups_a[::-1]] = np.arange(len(src_bytes))[::-1]
+    out_lp = [math.nan] * len(ids)
+    out_top: list[list[tuple]] = [[] for _ in ids]
+    for g in range(n_groups):
+        j = int(last_b[g])
+        out_lp[j] = float(sums[g])
+        if al.exact[g]:
+            stats.notes["retokenized_exact_tokens"] += 1
+            row = []
+            for alt_bytes, v, gf in top[int(first_a[g])]:
+                tid = vocab.id_of_bytes(alt_bytes)
+                if tid is None:
+                    stats.notes["alternatives_without_counterpart"] += 1
+                else:
+                    row.append((tid, v, gf))
+            out_top[j] = row
+        else:
+            stats.notes["retokenized_grouped_tokens"] += int((al.groups_b == g).sum())
+    return ids, out_lp, out_top
 
 
 def _int_list(x: object, where: str, field: str) -> list[int]:
@@ -422,7 +515,7 @@ def _chat_logprobs(lp: dict, ctx: _Ctx, where: str, path: str, given_ids: object
         if not isinstance(e, dict):
             raise _err(where, f, f"expected an object, got {type(e).__name__}")
         tok = e.get("token")
-        if ids_given is not None:
+        if ids_given is not None and not ctx.retokenize:
             tid = ids_given[j]
         else:
             if not isinstance(tok, str):
@@ -461,7 +554,7 @@ def _legacy_logprobs(lp: dict, ctx: _Ctx, where: str, path: str, given_ids: obje
     tokens, lps, top = [], [], []
     for j, tok in enumerate(toks):
         f = f"{path}.tokens[{j}]"
-        if ids_given is not None:
+        if ids_given is not None and not ctx.retokenize:
             tokens.append(ids_given[j])
         else:
             if not isinstance(tok, str):
@@ -620,6 +713,8 @@ def _batch_of(recs: list[_Rec], ctx: _Ctx, where: str) -> TokenBatch:
     labels = None
     if recs and all(r.label is not None for r in recs):
         labels = np.array([r.label for r in recs], dtype=np.int64)
+    elif any(r.label is not None for r in recs):  # labels are all-or-nothing per batch
+        ctx.stats.notes["batches_without_labels"] += 1
     lines = np.array([r.line for r in recs], dtype=np.int64)
     return TokenBatch(ids=[r.id for r in recs], tokens=tokens, offsets=offsets, logprobs=logprobs, top_ids=top_ids,
                       top_logprobs=top_lps, texts=texts, prompt_tokens=prompt_tokens, prompt_offsets=prompt_offsets,
@@ -726,7 +821,7 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
     flag(np.flatnonzero(~valid), lambda r: "token_ids", lambda r: "null", "missing_field")
     toffs = _ragged_offsets(tlen)
     tnull = np.asarray(tflat.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    tokens = tflat.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    tokens = _filled(tflat, 0).astype(np.int64, copy=False)
     _flag_positions(flag, toffs, tnull, "token_ids", lambda p: "null token id", "bad_value")
     _flag_positions(flag, toffs, tokens < 0, "token_ids", lambda p: f"token ids are >= 0, got {int(tokens[p])}", "bad_value")
     if vocab is not None:
@@ -739,7 +834,7 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
         rows = np.flatnonzero(v & (ln != tlen))
         flag(rows, lambda r: "logprobs", lambda r: f"{int(ln[r])} log-probs for {int(tlen[r])} tokens")
         if not (v & (ln != tlen)).any() and v.all():
-            logprobs = flat.fill_null(math.nan).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+            logprobs = _filled(flat, math.nan).astype(np.float64, copy=False)
             _flag_positions(flag, toffs, logprobs > LOGPROB_TOL, "logprobs",
                             lambda p: f"log-prob {float(logprobs[p])!r} > 0", "bad_value")
         elif not v.all():
@@ -765,11 +860,16 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
             k = top_k if top_k is not None else int(li_i.max()) if li_i.size else 0
             wide = np.flatnonzero(li_i > k)
             _flag_positions(flag, toffs, li_i > k, "top_ids", lambda p: f"{int(li_i[p])} alternatives, more than top_k={k}", "bad_value")
-            ids_np = ids_flat.fill_null(-2).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-            lps_np = lps_flat.fill_null(math.nan).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-            top_ids = np.full((N, k), -1, dtype=np.int64)
-            top_lps = np.full((N, k), -np.inf, dtype=np.float64)
-            if ids_np.size and not wide.size:
+            ids_np = _filled(ids_flat, -2).astype(np.int64, copy=False)
+            lps_np = _filled(lps_flat, math.nan).astype(np.float64, copy=False)
+            full = bool(li_i.size) and not wide.size and bool((li_i == k).all())
+            if full:  # every row has k alternatives: no padding
+                top_ids, top_lps = ids_np.reshape(N, k), lps_np.reshape(N, k)
+                _check_topk_values(flag, toffs, top_ids, top_lps, vocab)
+            else:
+                top_ids = np.full((N, k), -1, dtype=np.int64)
+                top_lps = np.full((N, k), -np.inf, dtype=np.float64)
+            if ids_np.size and not wide.size and not full:
                 prow = np.repeat(np.arange(N), li_i)
                 pcol = np.arange(ids_np.shape[0]) - inner_offs[prow]
                 top_ids[prow, pcol] = ids_np
@@ -780,6 +880,11 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
             _flag_positions(flag, toffs, li_i != li_l, "top_ids",
                             lambda p: f"top_ids and top_logprobs differ in length at this position ({int(li_i[p])} vs {int(li_l[p])})")
 
+    if name["id"] in present:
+        idc = _column(table, name["id"])
+        if idc.null_count:
+            flag(np.flatnonzero(~np.asarray(idc.is_valid().to_numpy(zero_copy_only=False), dtype=bool)),
+                 lambda r: "id", lambda r: "null", "missing_field")
     if bad:
         rows = sorted(bad)
         if on_error == "fail":
@@ -797,14 +902,7 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
         return out
 
     if name["id"] in present:
-        idc = _column(table, name["id"])
-        if idc.null_count:
-            r = int(np.flatnonzero(~np.asarray(idc.is_valid().to_numpy(zero_copy_only=False)))[0])
-            err = RecordError(f"{source}:row {first_row + r}", "id", "null", "missing_field")
-            if on_error == "fail":
-                raise err
-        ids = [str(x) if x is not None else f"{os.path.basename(source)}:row {first_row + i}"
-               for i, x in enumerate(pc.cast(idc, pa.string()).to_pylist())]
+        ids = [str(x) for x in pc.cast(_column(table, name["id"]), pa.string()).to_pylist()]
     else:
         ids = [f"{os.path.basename(source)}:row {first_row + i}" for i in range(B)]
         stats.notes["generated_ids"] += B
@@ -821,10 +919,19 @@ def _batch_from_arrow(table, columns: Mapping[str, str], source: str, first_row:
         lc = _column(table, name["label"])
         if lc.null_count == 0:
             labels = np.asarray(lc.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+        else:  # labels are all-or-nothing per batch
+            stats.notes["batches_without_labels"] += 1
     stats.records += B
     return TokenBatch(ids=ids, tokens=tokens, offsets=toffs, logprobs=logprobs, top_ids=top_ids, top_logprobs=top_lps,
                       texts=texts, prompt_tokens=prompt_tokens, prompt_offsets=prompt_offsets, labels=labels,
                       source=source, first_line=first_row)
+
+
+def _filled(arr, value) -> np.ndarray:
+    """NumPy values of an Arrow array, nulls replaced by ``value`` (no copy pass without nulls)."""
+    if arr.null_count:
+        arr = arr.fill_null(value)
+    return arr.to_numpy(zero_copy_only=False)
 
 
 def _flag_positions(flag, offsets: np.ndarray, mask: np.ndarray, field: str, msg_of, reason: str = "malformed") -> None:

@@ -103,6 +103,7 @@ class Vocabulary:
     def __init__(self, token_bytes: Sequence[bytes | None], *, special: Sequence[int] = (), name: str = "") -> None:
         self.token_bytes = list(token_bytes)
         self.name = name
+        self.tokenizer = None  # the tokenizers.Tokenizer, when built from one (to encode text)
         self.special = frozenset(int(i) for i in special)
         self._by_bytes: dict[bytes, int] = {}
         self.ambiguous = 0
@@ -200,7 +201,15 @@ class Vocabulary:
             table[i] = tok.content.encode("utf-8")
             if tok.special:
                 special.append(i)
-        return cls(table, special=special, name=f"tokenizer ({style})")
+        out = cls(table, special=special, name=f"tokenizer ({style})")
+        out.tokenizer = tokenizer
+        return out
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` by the tokenizer (no special tokens added)."""
+        if self.tokenizer is None:
+            raise ValueError("vocab: built from a mapping, it cannot tokenise text; build it from a tokenizer.json")
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, int], *, encoding: str = "text", special: Sequence[int] = ()) -> Vocabulary:
@@ -227,13 +236,13 @@ class Vocabulary:
 
 
 def _byte_list(raw: object) -> bytes | None:
-    if not isinstance(raw, (list, tuple)):
+    """bytes of a JSON list of byte values, or None if it is not one (JSON true/false count as
+    1/0 here: ``bytes()`` accepts them, and checking every element would double the read time)."""
+    if type(raw) is not list and not isinstance(raw, (list, tuple)):
         return None
     try:
-        if any(isinstance(x, bool) or not isinstance(x, int) for x in raw):
-            return None
         return bytes(raw)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
