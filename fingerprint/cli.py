@@ -553,7 +553,8 @@ def _read_options(args):
     from .distributed import ReadOptions  # noqa: PLC0415
 
     return ReadOptions(format=args.format, batch_rows=args.batch_rows, on_error=args.on_error, vocab=_vocabulary(args),
-                       columns=_columns(args.columns) or None, top_k=args.top_k, include_prompt=args.include_prompt)
+                       columns=_columns(args.columns) or None, top_k=args.top_k, include_prompt=args.include_prompt,
+                       retokenize=args.retokenize)
 
 
 def _run_job_ray(args, job, command: str):

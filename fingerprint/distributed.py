@@ -104,6 +104,7 @@ class ReadOptions:
     columns: Any = None
     top_k: int | None = None
     include_prompt: bool = False
+    retokenize: bool = False
 
     def __post_init__(self) -> None:
         choice("on_error", self.on_error, ("fail", "skip"))
@@ -111,7 +112,8 @@ class ReadOptions:
 
     def kwargs(self) -> dict:
         return {"format": self.format, "batch_rows": self.batch_rows, "on_error": self.on_error, "vocab": self.vocab,
-                "columns": self.columns, "top_k": self.top_k, "include_prompt": self.include_prompt}
+                "columns": self.columns, "top_k": self.top_k, "include_prompt": self.include_prompt,
+                "retokenize": self.retokenize}
 
     def describe(self) -> dict:
         d = self.kwargs()
@@ -451,4 +453,12 @@ def run_job(job, inputs, output_dir: str | os.PathLike, *, engine: str = "local"
 __all__ = ["DetectJob", "ENGINES", "IndexQueryJob", "JobReport", "MANIFEST", "Manifest", "ReadOptions", "ScoreJob",
            "Shard", "list_shards", "process_shard", "radioactivity", "ray_session", "read_output", "run_job"]
 
-from .distributed_radioactivity import radioactivity  # noqa: E402  (uses the helpers above)
+
+
+def __getattr__(name: str):
+    """``radioactivity`` lives in fingerprint.distributed_radioactivity (which imports this module)."""
+    if name == "radioactivity":
+        from .distributed_radioactivity import radioactivity  # noqa: PLC0415
+
+        return radioactivity
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
