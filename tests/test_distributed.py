@@ -136,6 +136,25 @@ def test_detect_and_index_query_cli_ray_equal_local(ray_session, corpus, tmp_pat
     assert a.num_rows > 0 and a.equals(dist.read_output(remote))
 
 
+def test_vector_index_query_cli_ray_equals_local(ray_session, tmp_path, capsys):
+    rng = np.random.default_rng(9)
+    d = tmp_path / "vec"
+    d.mkdir()
+    for s in range(3):
+        v = rng.standard_normal((50, 16)).astype(np.float32)
+        pq.write_table(pa.table({"id": [f"v{s}-{i}" for i in range(50)],
+                                 "vector": pa.array(list(v), type=pa.list_(pa.float32()))}), str(d / f"v{s}.parquet"))
+    inputs = sorted(str(x) for x in d.iterdir())
+    index = str(tmp_path / "flat.index")
+    assert cli.main(["index", "build", *inputs[:2], "--kind", "vectors", "--out", index]) == 0
+    local, remote = str(tmp_path / "q.parquet"), str(tmp_path / "q_ray")
+    assert cli.main(["index", "query", *inputs, "--index", index, "--k", "4", "--out", local]) == 0
+    assert cli.main(["index", "query", *inputs, "--index", index, "--k", "4", "--out", remote, "--engine", "ray"]) == 0
+    capsys.readouterr()
+    a = pq.read_table(local)
+    assert a.num_rows == 150 * 4 and a.equals(dist.read_output(remote))
+
+
 # -- radioactivity: the dedup shuffle across workers --------------------------------------------
 
 
@@ -246,6 +265,30 @@ def test_killed_run_resumes_exactly_once(tmp_path):
     assert len(set(ids)) == len(ids)  # every row exactly once
     again = dist.run_job(job, src, out, engine="local", read=dist.ReadOptions(batch_rows=8))
     assert again.shards_run == 0 and again.shards_resumed == 30
+
+
+def test_ray_run_killed_resumes_exactly_once(ray_session, tmp_path):
+    """The whole Ray job (driver, its local Ray and the workers: one process group) is killed
+    midway; the command started again finishes the shards not in the manifest."""
+    src = _write_corpus(str(tmp_path / "in"), shards=24, records=100, seed=5, jsonl=False)
+    out = str(tmp_path / "out")
+    args = ["score", src, "--out", out, "--engine", "ray", "--num-workers", "1", "--batch-rows", "8"]
+    proc = subprocess.Popen([sys.executable, "-m", "fingerprint", *args], cwd=str(tmp_path), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 150
+    while time.time() < deadline and len(_manifest_entries(out)) < 2 and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(_manifest_entries(out))
+    assert 2 <= done_before < 24, done_before
+    assert cli.main(args) == 0
+    got = dist.read_output(out)
+    want = dist.read_output(dist.run_job(dist.ScoreJob(k=0.2), src, str(tmp_path / "clean"), engine="local",
+                                         read=dist.ReadOptions(batch_rows=8)).output_dir)
+    assert got.num_rows == 24 * 100 and got.equals(want)
+    summary = json.load(open(out + ".summary.json"))
+    assert summary["shards_resumed"] >= done_before and summary["shards_resumed"] + summary["shards_run"] == 24
 
 
 def test_ray_worker_killed_loses_and_doubles_no_row(ray_session, tmp_path):
