@@ -194,3 +194,13 @@ def test_minhash_and_index_jobs():
     direct = iv.index.search(vec[[4, 9, 20]], 2)
     assert res.column("match_id").to_pylist()[::2] == ["v4", "v9", "v20"]
     np.testing.assert_allclose(res.column("score").to_numpy(), direct.scores.reshape(-1).astype(np.float64))
+
+
+def test_jobs_on_empty_batches():
+    empty = TokenBatch.empty()
+    empty.logprobs = np.zeros(0)
+    assert score_batch(empty).num_rows == 0
+    assert WatermarkDetectJob({"scheme": "kgw", "vocab_size": V})(empty).num_rows == 0
+    zero_len = TokenBatch(ids=["a"], tokens=np.zeros(0, np.int64), offsets=[0, 0], logprobs=np.zeros(0))
+    t = score_batch(zero_len)
+    assert t.column("num_scored").to_pylist() == [0] and math.isnan(t.column("loss")[0].as_py())

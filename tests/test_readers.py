@@ -328,6 +328,9 @@ def test_json_document_and_errors(tmp_path):
     p.write_text(json.dumps([_chat("a", [_chat_entry("Hello", -0.1, b"Hello")]), {"token_ids": [1, 2], "id": "z"}]))
     b = read_all(str(p), vocab=VOCAB)
     assert b.ids == ["a", "z"]
+    p.write_text(json.dumps([{"token_ids": [1]}, {"token_ids": [1, 2], "top_ids": [[3, 3], []], "top_logprobs": [[-1, -2], []]}]))
+    with pytest.raises(RecordError, match=r"one\.json:\[1\]: top_ids\[0\]\[1\]: id 3 appears twice"):
+        read_all(str(p))
     p.write_text("{")
     with pytest.raises(RecordError, match=r"one\.json: <document>: invalid JSON"):
         read_all(str(p))
@@ -412,3 +415,93 @@ def test_from_arrow_round_trip_and_errors():
     out = TokenBatch.from_arrow(t, columns={"token_ids": "tokens"}, on_error="skip", stats=st, first_row=10)
     assert out.ids == ["a", "c"] and out.lines.tolist() == [10, 12] and st.skipped == {"missing_field": 1}
     assert out.labels.tolist() == [1, 0]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    pts = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(pts[:-1], pts[1:])]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.binary(min_size=0, max_size=40), st.lists(st.integers(0, 1000), max_size=12), st.lists(st.integers(0, 1000), max_size=12))
+def test_align_by_bytes_property(data, cuts_a, cuts_b):
+    a, b = _split(data, cuts_a), _split(data, cuts_b)
+    al = align_by_bytes(a, b)
+    assert al.groups_a.shape == (len(a),) and al.groups_b.shape == (len(b),)
+    for g in range(al.num_groups):
+        sa = b"".join(x for x, gg in zip(a, al.groups_a) if gg == g)
+        sb = b"".join(x for x, gg in zip(b, al.groups_b) if gg == g)
+        assert sa == sb == data[al.starts[g]:al.starts[g + 1]] and sa
+        assert al.exact[g] == (int((al.groups_a == g).sum()) == 1 and int((al.groups_b == g).sum()) == 1)
+    assert np.all(np.diff(al.groups_a) >= 0) and np.all(np.diff(al.groups_b) >= 0)
+    # exact groups are exactly the tokens both sides share at the same offset
+    shared = set(zip(np.cumsum([0] + [len(x) for x in a[:-1]]).tolist(), a)) & set(zip(np.cumsum([0] + [len(x) for x in b[:-1]]).tolist(), b))
+    assert int(al.exact.sum()) == len(shared)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 12), st.integers(0, 10_000))
+def test_streaming_any_batch_size_property(rows, seed):
+    import tempfile
+
+    b = _corpus(n=9, seed=seed)
+    with tempfile.TemporaryDirectory() as d:
+        for ext in ("parquet", "jsonl"):
+            path = f"{d}/c.{ext}"
+            write_table(path, b)
+            parts = list(iter_batches(path, batch_rows=rows))
+            _assert_same(TokenBatch.concat(parts), b)
+
+
+def test_empty_inputs(tmp_path):
+    (tmp_path / "e.jsonl").write_text("")
+    assert list(iter_batches(str(tmp_path / "e.jsonl"))) == []
+    (tmp_path / "bad.jsonl").write_text("{x\n[1]\n")
+    st_ = ReadStats()
+    assert list(iter_batches(str(tmp_path / "bad.jsonl"), on_error="skip", stats=st_)) == []
+    assert st_.num_skipped == 2
+    empty = TokenBatch(ids=["a", "b"], tokens=np.zeros(0, np.int64), offsets=[0, 0, 0], logprobs=np.zeros(0))
+    write_table(str(tmp_path / "z.parquet"), empty)
+    _assert_same(read_all(str(tmp_path / "z.parquet")), empty)
+    write_table(str(tmp_path / "none.parquet"), [])
+    assert list(iter_batches(str(tmp_path / "none.parquet"))) == []  # nothing written: nothing read
+
+
+def test_plain_texts_are_tokenised_with_the_tokenizer(tmp_path):
+    tok = _merging_tokenizer()
+    hello = tok.token_to_id("Hello")
+    p = _write_lines(tmp_path / "t.jsonl", [{"id": "a", "text": "Hello!"}, {"id": "b", "text": None}, {"id": "c", "text": "Hello"}])
+    with pytest.raises(RecordError, match=r"t\.jsonl:2: text: missing"):
+        list(iter_batches(p, vocab=tok))
+    with pytest.raises(RecordError, match="unrecognised record"):  # no tokenizer: a text alone is not a record
+        list(iter_batches(p))
+    st = ReadStats()
+    (b,) = iter_batches(p, vocab=tok, on_error="skip", stats=st)
+    assert b.ids == ["a", "c"] and b.tokens.tolist() == [hello, 33, hello] and b.texts == ["Hello!", "Hello"]
+    assert st.notes["tokenized_texts"] == 2 and st.skipped == {"missing_field": 1}
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "text": ["Hello!", None, "Hello"]}), tmp_path / "t.parquet")
+    with pytest.raises(RecordError, match=r"t\.parquet:row 1: text: null \(nothing to tokenise\)"):
+        list(iter_batches(str(tmp_path / "t.parquet"), vocab=tok))
+    st = ReadStats()
+    (b,) = iter_batches(str(tmp_path / "t.parquet"), vocab=tok, on_error="skip", stats=st)
+    assert b.ids == ["a", "c"] and b.tokens.tolist() == [hello, 33, hello] and b.lines.tolist() == [0, 2]
+    assert st.notes["tokenized_texts"] == 2 and st.records == 2
+
+
+def test_parquet_row_numbers_across_batches(tmp_path):
+    import pyarrow.parquet as pq
+
+    t = pa.table({"id": [f"r{i}" for i in range(7)], "token_ids": [[1], [2], [3], [4], [5], [-6], [7]]})
+    path = str(tmp_path / "rows.parquet")
+    pq.write_table(t, path, row_group_size=3)
+    with pytest.raises(RecordError, match=r"rows\.parquet:row 5: token_ids\[0\]: token ids are >= 0, got -6"):
+        list(iter_batches(path, batch_rows=2))
+    parts = list(iter_batches(path, batch_rows=2, on_error="skip"))
+    got = TokenBatch.concat(parts)
+    assert got.ids == ["r0", "r1", "r2", "r3", "r4", "r6"] and got.lines.tolist() == [0, 1, 2, 3, 4, 6]

@@ -252,7 +252,7 @@ class TokenBatch:
         (``columns`` maps canonical names to the table's own). Malformed rows raise
         :class:`RecordError` naming ``source:row N`` and the column, or are skipped and counted
         with ``on_error="skip"``."""
-        from .readers import _batch_from_arrow  # noqa: PLC0415
+        from .columnar import _batch_from_arrow  # noqa: PLC0415
 
         return _batch_from_arrow(table, columns or {}, source, first_row, on_error, stats)
 
