@@ -454,7 +454,6 @@ __all__ = ["DetectJob", "ENGINES", "IndexQueryJob", "JobReport", "MANIFEST", "Ma
            "Shard", "list_shards", "process_shard", "radioactivity", "ray_session", "read_output", "run_job"]
 
 
-
 def __getattr__(name: str):
     """``radioactivity`` lives in fingerprint.distributed_radioactivity (which imports this module)."""
     if name == "radioactivity":
