@@ -325,6 +325,39 @@ def test_ray_worker_killed_loses_and_doubles_no_row(ray_session, tmp_path):
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
 
 
+def _task_pids(title):
+    """Pids of Ray worker processes currently running a task (Ray sets the process title)."""
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
+    return [int(line.split(None, 1)[0]) for line in out.splitlines() if title in line]
+
+
+def test_radioactivity_worker_killed_same_result(ray_session, tmp_path):
+    src = _write_corpus(str(tmp_path / "in"), shards=12, records=400, seed=6, jsonl=False)
+    det = Aaronson(V, ngram=2, seed=11)
+    ref = _reference(det, src, dedup="window+token")
+    result, killed = {}, []
+
+    def run():
+        result["r"] = dr.radioactivity(det, src, use_prompts=True, engine="ray", read=dist.ReadOptions(batch_rows=4))
+
+    t = threading.Thread(target=run)
+    t.start()
+    deadline = time.time() + 120
+    while t.is_alive() and time.time() < deadline and not killed:
+        for pid in _task_pids("ray::_map_task"):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            break
+        time.sleep(0.005)
+    t.join(timeout=300)
+    if not killed:
+        pytest.skip("no map task was caught running (the run was too quick)")
+    got = result["r"]
+    for f in _FIELDS:
+        assert np.array_equal(getattr(ref, f), getattr(got, f), equal_nan=True), f
+    assert got.score_sum == ref.score_sum
+
+
 # -- pieces ---------------------------------------------------------------------------------------
 
 
