@@ -505,3 +505,11 @@ def test_parquet_row_numbers_across_batches(tmp_path):
     parts = list(iter_batches(path, batch_rows=2, on_error="skip"))
     got = TokenBatch.concat(parts)
     assert got.ids == ["r0", "r1", "r2", "r3", "r4", "r6"] and got.lines.tolist() == [0, 1, 2, 3, 4, 6]
+
+
+def test_chat_duplicate_alternative_named_by_field(tmp_path):
+    entries = [_chat_entry("Hello", -0.1, b"Hello", [("Hello", -0.1, b"Hello"), ("Hello", -0.2, b"Hello")])]
+    p = _write_lines(tmp_path / "dup.jsonl", [_chat("d", entries)])
+    with pytest.raises(RecordError, match=r"dup\.jsonl:1: choices\[0\]\.logprobs\.content\[0\]\.top_logprobs\[1\]: "
+                                          r"id 256 appears twice among the alternatives of position 0"):
+        list(iter_batches(p, vocab=VOCAB))

@@ -320,25 +320,40 @@ def _chat_logprobs(lp: dict, ctx: _Ctx, where: str, path: str, given_ids: object
         raise _err(where, f"{path}.content", f"expected a list, got {type(content).__name__}")
     ids_given = _check_given_ids(given_ids, len(content), where, path.rsplit(".", 1)[0] + ".token_ids")
     tokens, lps, top = [], [], []
+    # fast path (same result): bytes given, a float log-prob in range, bytes found in the vocabulary
+    by_bytes = ctx.vocab._by_bytes if ctx.vocab is not None and not ctx.retokenize and ids_given is None else None
+    lo, hi = PLACEHOLDER, LOGPROB_TOL
     for j, e in enumerate(content):
         f = f"{path}.content[{j}]"
         if not isinstance(e, dict):
             raise _err(where, f, f"expected an object, got {type(e).__name__}")
         tok = e.get("token")
-        if ids_given is not None and not ctx.retokenize:
+        eb = e.get("bytes")
+        tid = by_bytes.get(_as_bytes(eb)) if by_bytes is not None and type(eb) is list else None
+        if tid is not None:
+            pass
+        elif ids_given is not None and not ctx.retokenize:
             tid = ids_given[j]
         else:
             if not isinstance(tok, str):
                 raise _err(where, f"{f}.token", "missing" if tok is None else f"expected a string, got {type(tok).__name__}", "missing_field" if tok is None else "malformed")
             tid = _token_id(tok, e.get("bytes"), ctx, where, f"{f}.bytes" if e.get("bytes") is not None else f"{f}.token")
         tokens.append(tid)
-        lps.append(_logprob(e.get("logprob"), where, f"{f}.logprob", ctx, nullable=False))
+        ev = e.get("logprob")
+        lps.append(ev if type(ev) is float and lo < ev <= hi else _logprob(ev, where, f"{f}.logprob", ctx, nullable=False))
         alts = e.get("top_logprobs")
         row = []
         if alts is not None:
             if not isinstance(alts, list):
                 raise _err(where, f"{f}.top_logprobs", f"expected a list, got {type(alts).__name__}")
             for a, alt in enumerate(alts):
+                if by_bytes is not None and type(alt) is dict:
+                    ab, av = alt.get("bytes"), alt.get("logprob")
+                    if type(ab) is list and type(av) is float and lo < av <= hi:
+                        aid = by_bytes.get(_as_bytes(ab))
+                        if aid is not None:
+                            row.append((aid, av, (f, a)))  # field name built only for a message
+                            continue
                 g = f"{f}.top_logprobs[{a}]"
                 if not isinstance(alt, dict):
                     raise _err(where, g, f"expected an object, got {type(alt).__name__}")
@@ -349,6 +364,18 @@ def _chat_logprobs(lp: dict, ctx: _Ctx, where: str, path: str, given_ids: object
                 row.append((aid, _logprob(alt.get("logprob"), where, f"{g}.logprob", ctx, nullable=False), g))
         top.append(row)
     return tokens, lps, top
+
+
+def _as_bytes(raw: list) -> bytes | None:
+    try:
+        return bytes(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def _field(g) -> str:
+    """The field name of an alternative: a string, or (entry field, index) built lazily."""
+    return g if isinstance(g, str) else f"{g[0]}.top_logprobs[{g[1]}]"
 
 
 def _legacy_logprobs(lp: dict, ctx: _Ctx, where: str, path: str, given_ids: object):
@@ -489,12 +516,12 @@ def _check_rec(r: _Rec, ctx: _Ctx, k: int | None) -> None:
         seen = set()
         for tid, _, g in row:
             if tid in seen:
-                raise _err(where, g, f"id {tid} appears twice among the alternatives of position {j}", "bad_value")
+                raise _err(where, _field(g), f"id {tid} appears twice among the alternatives of position {j}", "bad_value")
             if size is not None and tid >= size:
-                raise _err(where, g, f"id {tid} >= the vocabulary size {size}", "bad_value")
+                raise _err(where, _field(g), f"id {tid} >= the vocabulary size {size}", "bad_value")
             seen.add(tid)
         if k is not None and len(row) > k:
-            raise _err(where, g, f"{len(row)} alternatives at position {j}, more than top_k={k}", "bad_value")
+            raise _err(where, _field(g), f"{len(row)} alternatives at position {j}, more than top_k={k}", "bad_value")
 
 
 def _batch_of(recs: list[_Rec], ctx: _Ctx, where: str) -> TokenBatch:
