@@ -523,6 +523,138 @@ def _run_index_query(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# --engine ray: the corpus commands on Ray Data (fingerprint.distributed)
+
+
+def _subcommand(sub, *names):
+    """The parser of a (nested) subcommand, e.g. ("watermark", "detect")."""
+    p = sub.choices[names[0]]
+    for name in names[1:]:
+        action = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
+        p = action.choices[name]
+    return p
+
+
+def _add_engine(sub) -> None:
+    """--engine / --ray-address / --num-workers on score, watermark detect|radioactivity, index query."""
+    for names, ray_run in ((("score",), _run_score_ray), (("watermark", "detect"), _run_detect_ray),
+                           (("watermark", "radioactivity"), _run_radioactivity_ray),
+                           (("index", "query"), _run_index_query_ray)):
+        p = _subcommand(sub, *names)
+        g = p.add_argument_group("engine")
+        g.add_argument("--engine", default="local", choices=["local", "ray"],
+                       help="local: this process; ray: Ray Data workers (--out is then a directory of Parquet "
+                            "parts, resumable; see README 'Beyond one machine')")
+        g.add_argument("--ray-address", default=None,
+                       help="Ray cluster to join ('auto' or ray://host:10001; default: start a local Ray)")
+        g.add_argument("--num-workers", type=_positive, default=None, help="Ray workers (default: one per CPU)")
+        local = p.get_default("func")
+        p.set_defaults(func=lambda args, _local=local, _ray=ray_run: (_ray if args.engine == "ray" else _local)(args))
+
+
+def _read_options(args):
+    from .distributed import ReadOptions  # noqa: PLC0415
+
+    return ReadOptions(format=args.format, batch_rows=args.batch_rows, on_error=args.on_error, vocab=_vocabulary(args),
+                       columns=_columns(args.columns) or None, top_k=args.top_k, include_prompt=args.include_prompt,
+                       retokenize=args.retokenize)
+
+
+def _run_job_ray(args, job, command: str):
+    from .distributed import run_job  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    if os.path.isfile(args.out):
+        raise CLIError(f"--out: with --engine ray, --out is a directory of Parquet parts; {args.out!r} is a file")
+    rep = run_job(job, args.inputs, args.out, engine="ray", ray_address=args.ray_address,
+                  num_workers=args.num_workers, read=_read_options(args))
+    summary = {"command": command, "engine": "ray", "inputs": [os.path.abspath(p) for p in args.inputs],
+               "out": args.out, "rows": rep.rows, "files": len(rep.files), "shards_run": rep.shards_run,
+               "shards_resumed": rep.shards_resumed, "read": {"records": rep.records, **rep.skipped}}
+    return rep, summary, t0
+
+
+def _run_score_ray(args) -> int:
+    from .distributed import ScoreJob  # noqa: PLC0415
+
+    if args.reference:
+        raise CLIError("--reference: not available with --engine ray (the reference set would be held by every worker)")
+    scores = None if args.scores is None else [s.strip() for s in args.scores.split(",") if s.strip()]
+    job = ScoreJob(k=args.k, tail=args.tail, vocab_size=args.vocab_size, scores=scores)
+    _, summary, t0 = _run_job_ray(args, job, "score")
+    return _finish(args, summary, t0)
+
+
+def _run_detect_ray(args) -> int:
+    import numpy as np  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    from .distributed import DetectJob  # noqa: PLC0415
+
+    spec = _load_key(args.key)
+    if isinstance(spec, list):
+        raise CLIError("--key: detect takes one spec (an object), got a list")
+    job = DetectJob(spec)
+    rep, summary, t0 = _run_job_ray(args, job, "watermark detect")
+    n_below, p_min = 0, 1.0
+    for f in rep.files:
+        if "p_value_exact" not in pq.read_schema(f).names:  # a shard without records
+            continue
+        t = pq.read_table(f, columns=["p_value_exact"])
+        p = np.asarray(t.column("p_value_exact").to_numpy(zero_copy_only=False), dtype=np.float64)
+        n_below += int((p < args.alpha).sum())
+        p_min = min(p_min, float(np.nanmin(p)))
+    summary.update({"alpha": args.alpha, "records_below_alpha": n_below, "min_p_value_exact": p_min})
+    return _finish(args, summary, t0)
+
+
+def _run_radioactivity_ray(args) -> int:
+    import numpy as np  # noqa: PLC0415
+
+    from .distributed_radioactivity import radioactivity  # noqa: PLC0415
+    from .jobs import build_detector  # noqa: PLC0415
+    from .sources.writers import write_json  # noqa: PLC0415
+
+    t0 = time.perf_counter()
+    spec = _load_key(args.key)
+    specs = spec if isinstance(spec, list) else [spec]
+    dets = [build_detector(s) for s in specs]
+    res = radioactivity(dets if len(dets) > 1 else dets[0], args.inputs, dedup=args.dedup, scoring_mode=args.mode,
+                        use_prompts=not args.no_prompts, engine="ray", ray_address=args.ray_address,
+                        num_workers=args.num_workers, read=_read_options(args))
+    results = res.results if len(dets) > 1 else [res]
+    out = {"num_records": results[0].num_records, "num_tokens": results[0].num_tokens,
+           "used_prompts": results[0].used_prompts, "detectors": []}
+    for d, r in zip(dets, results):
+        e = {k: v for k, v in vars(r).items() if k not in ("scored_positions", "used_prompts", "num_records", "num_tokens")}
+        e = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in e.items()}
+        e["detector"] = repr(d)
+        out["detectors"].append(e)
+    if len(dets) > 1:
+        out.update(p_bonferroni=res.p_bonferroni.tolist(), p_holm=res.p_holm.tolist(), p_value=res.p_value, best=res.best)
+    else:
+        out["p_value"] = results[0].p_value_exact
+    summary = {"command": "watermark radioactivity", "engine": "ray", "inputs": [os.path.abspath(p) for p in args.inputs],
+               "out": args.out, **out}
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    write_json(args.out, summary)
+    short = {k: v for k, v in summary.items() if k != "detectors"}
+    short["detectors"] = [{k: d[k] for k in ("detector", "p_value_exact", "p_value", "num_tokens_scored") if k in d}
+                          for d in summary["detectors"]]
+    print(json.dumps(_jsonable(summary), indent=2) if args.json else _table_text(short))
+    return 0
+
+
+def _run_index_query_ray(args) -> int:
+    from .distributed import IndexQueryJob  # noqa: PLC0415
+
+    job = IndexQueryJob(args.index, k=args.k, vector_column=args.vector_column, id_column=args.id_column)
+    _, summary, t0 = _run_job_ray(args, job, "index query")
+    summary.update({"index": args.index, "kind": job.kind})
+    return _finish(args, summary, t0)
+
+
+# ---------------------------------------------------------------------------------------------
 
 def _add_audit(sub) -> None:
     from .audit.cli import add_parser  # noqa: PLC0415
@@ -537,7 +669,7 @@ def _add_bench(sub) -> None:
 
 
 #: Registration functions, one per subcommand (add new commands here).
-COMMANDS = [_add_audit, _add_bench, _add_demo, _add_info, _add_score, _add_watermark, _add_index]
+COMMANDS = [_add_audit, _add_bench, _add_demo, _add_info, _add_score, _add_watermark, _add_index, _add_engine]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -252,114 +252,167 @@ def radioactivity(
             for d in detector
         ]
         return RadioactivityMultiResult(res)
-    ad = _Adapter(detector)
-    V = detector.vocab_size
-    dedup = choice("dedup", dedup, DEDUP_MODES)
-    scoring_mode = choice("scoring_mode", scoring_mode, SCORING_MODES)
+    plan = RadioactivityPlan(detector, dedup=dedup, scoring_mode=scoring_mode, filter_windows=filter_windows)
     nthreads = resolve_num_threads(num_threads)
-    a, offs = _ragged(ids, offsets, V)
-    B = len(offs) - 1
-    if scoring_mode == "reading":
-        if predictions is None:
-            raise ValueError("predictions: required with scoring_mode='reading' (the suspect's top-1 predictions aligned with ids)")
-        pr = np.asarray(predictions)
-        if pr.ndim == 2:  # top-k predictions [n, k]
-            if pr.shape[0] != a.shape[0] or pr.shape[1] < 1:
-                raise ValueError(f"predictions: expected shape [{a.shape[0]}, k] (one row per position), got {pr.shape}")
-            pred = index_vector("predictions", pr.reshape(-1), upper=V).reshape(pr.shape)
-        else:
-            pred = index_vector("predictions", pr, length=a.shape[0], upper=V)[:, None]
-    elif predictions is not None:
-        raise ValueError("predictions: only used with scoring_mode='reading'; got predictions with scoring_mode='outputs'")
-    w = ad.width
-    # candidates: positions t >= start (per text) with a full window of w tokens before t
-    start = max(ad.start, w, 1)
-    pos, text = _candidates(offs, start - 1)
-    win = _windows(a, pos, w)
-    if scoring_mode == "reading":
-        k = pred.shape[1]  # each of the top-k predictions is a pair, in rank order per position
-        tok = pred[pos].reshape(-1)
-        if k > 1:
-            pos, text, win = np.repeat(pos, k), np.repeat(text, k), np.repeat(win, k, axis=0)
-    else:
-        tok = a[pos]
-    n_cand = pos.shape[0]
-    keep = np.ones(n_cand, dtype=bool)
-    n_filtered = n_prompt = n_context = 0
-    if filter_windows is not None:
-        f = np.asarray(filter_windows)
-        if f.ndim != 2 or f.shape[1] != w:
-            raise ValueError(f"filter_windows: expected shape [k, {w}] (windows of the detector's width), got {f.shape}")
-        f = index_vector("filter_windows", f.reshape(-1), upper=V).reshape(f.shape)
-        inside = _rows_in(win, np.ascontiguousarray(f))
-        n_filtered = int((~inside).sum())
-        keep &= inside
-    if prompts is not None:
-        pa, poffs = _ragged(prompts, prompt_offsets, V)
-        if len(poffs) - 1 != B:
-            raise ValueError(f"prompts: expected one prompt per text ({B}), got {len(poffs) - 1}")
-        # every window of w consecutive prompt tokens: ids[t - w : t] for t in [w, len];
-        # _candidates(poffs, w - 1) gives t in [w, len), t = len is added for prompts with len >= w
-        ppos, ptext = _candidates(poffs, w - 1)
-        last_t = poffs[1:]
-        has = (poffs[1:] - poffs[:-1]) >= w
-        ppos = np.concatenate([ppos, last_t[has]])
-        ptext = np.concatenate([ptext, np.flatnonzero(has).astype(np.int64)])
-        pwin = _windows(pa, ppos, w)
-        in_prompt = _rows_in(np.concatenate([text[:, None], win], axis=1),
-                             np.concatenate([ptext[:, None], pwin], axis=1))
-        n_prompt = int((keep & in_prompt).sum())
-        keep &= ~in_prompt
-    elif prompt_offsets is not None:
-        raise ValueError("prompt_offsets: given without prompts")
-    if scoring_mode == "reading":
-        # windows at every position >= w of the text; skip t if its window occurred at an earlier one
-        apos, atext = _candidates(offs, w - 1)
-        awin = _windows(a, apos, w)
-        first = first_occurrence(np.concatenate([atext[:, None], awin], axis=1))
-        first_pos = np.zeros(a.shape[0], dtype=bool)
-        first_pos[apos[first]] = True
-        fresh = first_pos[pos]
-        n_context = int((keep & ~fresh).sum())
-        keep &= fresh
-    pos, text, win, tok = pos[keep], text[keep], win[keep], tok[keep]
-    key = win if dedup == "window" else np.concatenate([win, tok[:, None]], axis=1)
-    uniq = first_occurrence(np.ascontiguousarray(key))
+    pos, win, tok, counts = plan.candidate_pairs(ids, offsets, prompts=prompts, prompt_offsets=prompt_offsets,
+                                                 predictions=predictions)
+    uniq = first_occurrence(plan.dedup_keys(win, tok))
     n_dup = int((~uniq).sum())
     pos, win, tok = pos[uniq], np.ascontiguousarray(win[uniq]), tok[uniq]
-    sc = ad.scores(win, tok, nthreads) if pos.size else np.zeros(0)
+    sc = plan.scores(win, tok, nthreads)
     N = int(pos.shape[0])
-    if checkpoints is None:
-        cps = _default_checkpoints(N)
-    else:
+    cps = plan.checkpoints(checkpoints, N)
+    cum = np.cumsum(sc)  # sequential (add.accumulate): the distributed path reproduces this order
+    stat_cp = cum[cps - 1] if cps.size else np.zeros(0)
+    total = float(cum[-1]) if N else 0.0
+    return plan.result(N, total, cps, stat_cp, pos, counts, n_dup)
+
+
+class RadioactivityPlan:
+    """The phases of :func:`radioactivity` for one detector, so that a corpus split into parts
+    (fingerprint.distributed) is scored exactly as one stream:
+
+    1. :meth:`candidate_pairs` on each part (whole texts): the pairs that survive the per-text
+       filters (``filter_windows``, prompt windows, reading-mode context), in corpus order;
+    2. corpus-wide de-duplication on :meth:`dedup_keys` (first occurrence in corpus order);
+    3. :meth:`scores` of the kept pairs, summed sequentially in corpus order;
+    4. :meth:`result` from the totals.
+    """
+
+    def __init__(self, detector, *, dedup: str = "window+token", scoring_mode: str = "outputs",
+                 filter_windows: object = None) -> None:
+        self.ad = _Adapter(detector)
+        self.detector = detector
+        self.vocab_size = V = detector.vocab_size
+        self.dedup = choice("dedup", dedup, DEDUP_MODES)
+        self.scoring_mode = choice("scoring_mode", scoring_mode, SCORING_MODES)
+        self.width = w = self.ad.width
+        self.filter = None
+        if filter_windows is not None:
+            f = np.asarray(filter_windows)
+            if f.ndim != 2 or f.shape[1] != w:
+                raise ValueError(f"filter_windows: expected shape [k, {w}] (windows of the detector's width), got {f.shape}")
+            self.filter = np.ascontiguousarray(index_vector("filter_windows", f.reshape(-1), upper=V).reshape(f.shape))
+
+    @property
+    def key_width(self) -> int:
+        """Columns of :meth:`dedup_keys`: the window, plus the token unless ``dedup="window"``."""
+        return self.width + (self.dedup != "window")
+
+    def candidate_pairs(self, ids: object, offsets: object = None, *, prompts: object = None,
+                        prompt_offsets: object = None, predictions: object = None):
+        """(positions in ``ids``, windows [m, width], tokens [m], counts) of the candidate pairs
+        that survive the per-text filters, in corpus order; counts has ``num_candidates``,
+        ``num_filtered``, ``num_in_prompt`` and ``num_in_context``."""
+        V, w, scoring_mode = self.vocab_size, self.width, self.scoring_mode
+        a, offs = _ragged(ids, offsets, V)
+        B = len(offs) - 1
+        if scoring_mode == "reading":
+            if predictions is None:
+                raise ValueError("predictions: required with scoring_mode='reading' (the suspect's top-1 predictions aligned with ids)")
+            pr = np.asarray(predictions)
+            if pr.ndim == 2:  # top-k predictions [n, k]
+                if pr.shape[0] != a.shape[0] or pr.shape[1] < 1:
+                    raise ValueError(f"predictions: expected shape [{a.shape[0]}, k] (one row per position), got {pr.shape}")
+                pred = index_vector("predictions", pr.reshape(-1), upper=V).reshape(pr.shape)
+            else:
+                pred = index_vector("predictions", pr, length=a.shape[0], upper=V)[:, None]
+        elif predictions is not None:
+            raise ValueError("predictions: only used with scoring_mode='reading'; got predictions with scoring_mode='outputs'")
+        # candidates: positions t >= start (per text) with a full window of w tokens before t
+        start = max(self.ad.start, w, 1)
+        pos, text = _candidates(offs, start - 1)
+        win = _windows(a, pos, w)
+        if scoring_mode == "reading":
+            k = pred.shape[1]  # each of the top-k predictions is a pair, in rank order per position
+            tok = pred[pos].reshape(-1)
+            if k > 1:
+                pos, text, win = np.repeat(pos, k), np.repeat(text, k), np.repeat(win, k, axis=0)
+        else:
+            tok = a[pos]
+        n_cand = pos.shape[0]
+        keep = np.ones(n_cand, dtype=bool)
+        n_filtered = n_prompt = n_context = 0
+        if self.filter is not None:
+            inside = _rows_in(win, self.filter)
+            n_filtered = int((~inside).sum())
+            keep &= inside
+        if prompts is not None:
+            pa, poffs = _ragged(prompts, prompt_offsets, V)
+            if len(poffs) - 1 != B:
+                raise ValueError(f"prompts: expected one prompt per text ({B}), got {len(poffs) - 1}")
+            # every window of w consecutive prompt tokens: ids[t - w : t] for t in [w, len];
+            # _candidates(poffs, w - 1) gives t in [w, len), t = len is added for prompts with len >= w
+            ppos, ptext = _candidates(poffs, w - 1)
+            last_t = poffs[1:]
+            has = (poffs[1:] - poffs[:-1]) >= w
+            ppos = np.concatenate([ppos, last_t[has]])
+            ptext = np.concatenate([ptext, np.flatnonzero(has).astype(np.int64)])
+            pwin = _windows(pa, ppos, w)
+            in_prompt = _rows_in(np.concatenate([text[:, None], win], axis=1),
+                                 np.concatenate([ptext[:, None], pwin], axis=1))
+            n_prompt = int((keep & in_prompt).sum())
+            keep &= ~in_prompt
+        elif prompt_offsets is not None:
+            raise ValueError("prompt_offsets: given without prompts")
+        if scoring_mode == "reading":
+            # windows at every position >= w of the text; skip t if its window occurred at an earlier one
+            apos, atext = _candidates(offs, w - 1)
+            awin = _windows(a, apos, w)
+            first = first_occurrence(np.concatenate([atext[:, None], awin], axis=1))
+            first_pos = np.zeros(a.shape[0], dtype=bool)
+            first_pos[apos[first]] = True
+            fresh = first_pos[pos]
+            n_context = int((keep & ~fresh).sum())
+            keep &= fresh
+        counts = {"num_candidates": int(n_cand), "num_filtered": n_filtered, "num_in_prompt": n_prompt,
+                  "num_in_context": n_context}
+        return pos[keep], np.ascontiguousarray(win[keep]), tok[keep], counts
+
+    def dedup_keys(self, win: np.ndarray, tok: np.ndarray) -> np.ndarray:
+        """[m, key_width] int64 rows; a pair is scored only at the first occurrence of its row."""
+        key = win if self.dedup == "window" else np.concatenate([win, tok[:, None]], axis=1)
+        return np.ascontiguousarray(key, dtype=np.int64)
+
+    def scores(self, win: np.ndarray, tok: np.ndarray, num_threads: int | None = None) -> np.ndarray:
+        """float64 score of each pair (0/1 green for Maryland and KGW, Aaronson's -log(1 - r))."""
+        if tok.shape[0] == 0:
+            return np.zeros(0)
+        return self.ad.scores(np.ascontiguousarray(win), np.ascontiguousarray(tok), resolve_num_threads(num_threads))
+
+    def checkpoints(self, checkpoints: object, N: int) -> np.ndarray:
+        """The validated checkpoint counts for N scored pairs (default: geometric grid)."""
+        if checkpoints is None:
+            return _default_checkpoints(N)
         cps = index_vector("checkpoints", checkpoints)
         if cps.size and (np.any(cps < 1) or np.any(cps > N) or np.any(np.diff(cps) <= 0)):
             raise ValueError(f"checkpoints: expected increasing counts in [1, {N}] (N = pairs scored), got {cps.tolist()[:8]}")
         if cps.size == 0 or cps[-1] != N:
             cps = np.concatenate([cps, [N]]) if N else cps
-    cum = np.cumsum(sc)
-    stat_cp = cum[cps - 1] if cps.size else np.zeros(0)
-    _, exact_cp, _ = ad.p_values(stat_cp, cps)
-    total = float(cum[-1]) if N else 0.0
-    p, exact, z = ad.p_values(np.array([total]), np.array([N]))
-    out = {
-        "p_value": float(p[0]),
-        "p_value_exact": float(exact[0]),
-        "z_score": float(z[0]),
-        "num_tokens_scored": N,
-        "checkpoints": cps.astype(np.int64),
-        "checkpoint_p_values": np.asarray(exact_cp, dtype=np.float64),
-        "num_candidates": int(n_cand),
-        "num_filtered": n_filtered,
-        "num_in_prompt": n_prompt,
-        "num_in_context": n_context,
-        "num_duplicates": n_dup,
-        "scored_positions": pos,
-        "scoring_mode": scoring_mode,
-        "dedup": dedup,
-    }
-    if ad.kind == "aaronson":
-        out["score_sum"] = total
-    else:
-        out["num_green_tokens"] = round(total)
-    return RadioactivityResult(**out)
+        return cps
+
+    def result(self, N: int, total: float, cps: np.ndarray, stat_cp: np.ndarray, positions: np.ndarray,
+               counts: dict, num_duplicates: int) -> RadioactivityResult:
+        """The result from the pair count N, the sequential score sum, the cumulative sums at the
+        checkpoints and the per-text filter counts."""
+        ad = self.ad
+        _, exact_cp, _ = ad.p_values(np.asarray(stat_cp, dtype=np.float64), cps)
+        p, exact, z = ad.p_values(np.array([total]), np.array([N]))
+        out = {
+            "p_value": float(p[0]),
+            "p_value_exact": float(exact[0]),
+            "z_score": float(z[0]),
+            "num_tokens_scored": int(N),
+            "checkpoints": np.asarray(cps).astype(np.int64),
+            "checkpoint_p_values": np.asarray(exact_cp, dtype=np.float64),
+            **{k: int(counts[k]) for k in ("num_candidates", "num_filtered", "num_in_prompt", "num_in_context")},
+            "num_duplicates": int(num_duplicates),
+            "scored_positions": positions,
+            "scoring_mode": self.scoring_mode,
+            "dedup": self.dedup,
+        }
+        if ad.kind == "aaronson":
+            out["score_sum"] = total
+        else:
+            out["num_green_tokens"] = round(total)
+        return RadioactivityResult(**out)
