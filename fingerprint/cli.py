@@ -402,9 +402,21 @@ def _run_watermark_detect(args) -> int:
     return _finish(args, summary, t0)
 
 
+def _finish_radioactivity(args, summary: dict, t0: float) -> int:
+    """Write the radioactivity summary and print it (a table of the detectors, or --json)."""
+    from .sources.writers import write_json  # noqa: PLC0415
+
+    summary["seconds"] = round(time.perf_counter() - t0, 3)
+    write_json(args.out, summary)
+    short = {k: v for k, v in summary.items() if k != "detectors"}
+    short["detectors"] = [{k: d[k] for k in ("detector", "p_value_exact", "p_value", "num_tokens_scored") if k in d}
+                          for d in summary["detectors"]]
+    print(json.dumps(_jsonable(summary), indent=2) if args.json else _table_text(short))
+    return 0
+
+
 def _run_watermark_radioactivity(args) -> int:
     from .jobs import RadioactivityAccumulator  # noqa: PLC0415
-    from .sources.writers import write_json  # noqa: PLC0415
 
     t0 = time.perf_counter()
     _set_threads(args)
@@ -415,13 +427,7 @@ def _run_watermark_radioactivity(args) -> int:
         acc.add(b)
     res = acc.result()
     summary = {"command": "watermark radioactivity", "inputs": paths, "out": args.out, **res, "read": stats.to_dict()}
-    summary["seconds"] = round(time.perf_counter() - t0, 3)
-    write_json(args.out, summary)
-    short = {k: v for k, v in summary.items() if k != "detectors"}
-    short["detectors"] = [{k: d[k] for k in ("detector", "p_value_exact", "p_value", "num_tokens_scored") if k in d}
-                          for d in summary["detectors"]]
-    print(json.dumps(_jsonable(summary), indent=2) if args.json else _table_text(short))
-    return 0
+    return _finish_radioactivity(args, summary, t0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -613,7 +619,6 @@ def _run_radioactivity_ray(args) -> int:
 
     from .distributed_radioactivity import radioactivity  # noqa: PLC0415
     from .jobs import build_detector  # noqa: PLC0415
-    from .sources.writers import write_json  # noqa: PLC0415
 
     t0 = time.perf_counter()
     spec = _load_key(args.key)
@@ -636,13 +641,7 @@ def _run_radioactivity_ray(args) -> int:
         out["p_value"] = results[0].p_value_exact
     summary = {"command": "watermark radioactivity", "engine": "ray", "inputs": [os.path.abspath(p) for p in args.inputs],
                "out": args.out, **out}
-    summary["seconds"] = round(time.perf_counter() - t0, 3)
-    write_json(args.out, summary)
-    short = {k: v for k, v in summary.items() if k != "detectors"}
-    short["detectors"] = [{k: d[k] for k in ("detector", "p_value_exact", "p_value", "num_tokens_scored") if k in d}
-                          for d in summary["detectors"]]
-    print(json.dumps(_jsonable(summary), indent=2) if args.json else _table_text(short))
-    return 0
+    return _finish_radioactivity(args, summary, t0)
 
 
 def _run_index_query_ray(args) -> int:

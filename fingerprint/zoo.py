@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validate import index_vector, integer, offsets_vector, real_finite
-from .sources.base import LogitsChunk
+from .sources.base import LogitsChunk, teacher_forcing_inputs
 
 __all__ = ["LowRankLM", "NGramLM", "Zoo", "make_zoo"]
 
@@ -100,18 +100,7 @@ class _HistoryModel:
 
         Chunks hold at most ``batch_size`` sequences and at most ``max(1, 2**22 // V)`` rows.
         """
-        toks = index_vector("tokens", tokens, upper=self.vocab_size)
-        offs = offsets_vector("offsets", offsets, toks.shape[0])
-        b = offs.shape[0] - 1
-        lengths = np.diff(offs)
-        if score_from is None:
-            sf = np.ones(b, dtype=np.int64)
-        else:
-            sf = index_vector("score_from", score_from, length=b)
-            bad = np.flatnonzero((sf < 0) | (sf > np.maximum(lengths, 0)))
-            if bad.size:
-                i = int(bad[0])
-                raise ValueError(f"score_from: expected 0 <= score_from[s] <= len(sequence s); score_from[{i}] = {int(sf[i])}, length {int(lengths[i])}")
+        toks, offs, lengths, sf = teacher_forcing_inputs(tokens, offsets, score_from, self.vocab_size, min_context=0)
         bs = integer("batch_size", batch_size, lo=1)
         return self._chunks(toks, offs, np.minimum(sf, lengths), bs)
 

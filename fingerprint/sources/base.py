@@ -53,3 +53,26 @@ class LogitSource(Protocol):
         processor: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
         eos_token_id: int | None = None,
     ) -> list[np.ndarray]: ...
+
+
+def teacher_forcing_inputs(tokens, offsets, score_from, vocab_size: int, *, min_context: int):
+    """Validated ``(tokens, offsets, lengths, score_from)`` of :meth:`LogitSource.next_token_logits`.
+
+    ``score_from`` defaults to 1 for every sequence; each value must lie in
+    ``[min_context, max(len(sequence), min_context)]`` (``min_context``: the fewest tokens a model needs
+    before the first scored position: 1 for a transformer, 0 for an n-gram model).
+    """
+    from .._validate import index_vector, offsets_vector
+
+    t = index_vector("tokens", tokens, upper=vocab_size)
+    o = offsets_vector("offsets", offsets, t.shape[0])
+    lens = np.diff(o)
+    if score_from is None:
+        return t, o, lens, np.ones(lens.shape[0], dtype=np.int64)
+    sf = index_vector("score_from", score_from, length=lens.shape[0])
+    bad = np.flatnonzero((sf < min_context) | (sf > np.maximum(lens, min_context)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"score_from: expected {min_context} <= score_from[s] <= length of sequence s; "
+                         f"score_from[{i}] = {int(sf[i])}, length {int(lens[i])}")
+    return t, o, lens, sf

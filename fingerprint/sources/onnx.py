@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from .._threads import resolve_num_threads
-from .._validate import _describe, choice, index_vector, integer, offsets_vector, positive_int
-from .base import LogitsChunk
+from .._validate import _describe, choice, index_vector, integer, positive_int
+from .base import LogitsChunk, teacher_forcing_inputs
 
 _OPT_LEVELS = ("disable", "basic", "extended", "all")
 _PAST_RE = re.compile(r"^past_key_values\.(\d+)\.(key|value)$")
@@ -231,19 +231,8 @@ class OnnxCausalLM:
     # -- teacher forcing ----------------------------------------------------------------------
 
     def _validate(self, tokens, offsets, score_from, batch_size):
-        t = index_vector("tokens", tokens, upper=self.vocab_size)
-        o = offsets_vector("offsets", offsets, t.shape[0])
-        lens = np.diff(o)
+        t, o, lens, sf = teacher_forcing_inputs(tokens, offsets, score_from, self.vocab_size, min_context=1)
         nseq = lens.shape[0]
-        if score_from is None:
-            sf = np.ones(nseq, dtype=np.int64)
-        else:
-            sf = index_vector("score_from", score_from, length=nseq)
-            bad = np.flatnonzero((sf < 1) | (sf > np.maximum(lens, 1)))
-            if bad.size:
-                i = int(bad[0])
-                raise ValueError(f"score_from: expected 1 <= score_from[s] <= length of sequence s; "
-                                 f"score_from[{i}] = {int(sf[i])}, length {int(lens[i])}")
         bs = positive_int("batch_size", batch_size)
         if nseq:
             longest = int(lens.max())
