@@ -230,7 +230,7 @@ def _column_summary(table, names) -> dict:
 
 
 def _add_demo(sub) -> None:
-    demo = _sub(sub, "demo", "run the built-in demo")
+    demo = _sub(sub, "demo", "the kernel-only demo on synthetic logits (the audit demo is: fingerprint audit --demo)")
     demo.add_argument("--sequences", type=_positive, default=16)
     demo.add_argument("--length", type=_positive, default=64, help="positions per sequence")
     demo.add_argument("--vocab", type=_positive, default=32_000)
