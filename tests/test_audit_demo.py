@@ -34,3 +34,15 @@ def test_audit_demo_flags_the_student_and_clears_the_independents(smollm2_folder
         assert v[name]["evidence"]["radioactivity"]["p_value"] > 1e-3
     assert (out / "report.html").stat().st_size > 10_000
     assert "distilled from the teacher: strong evidence" in r.stdout
+
+
+def test_gguf_suspects_open_like_the_teacher(smollm2_folder, monkeypatch):
+    """A .gguf model given as a suspect or panel model carries its tokenizer, EOS and chat template."""
+    from fingerprint.audit import load_model
+    from fingerprint.sources.gguf import smollm2_gguf_path
+
+    monkeypatch.setenv("FINGERPRINT_CACHE", str(smollm2_folder.parent.parent))
+    m = load_model(f"smol={smollm2_gguf_path()}", num_threads=1)
+    assert m.name == "smol" and m.kind == "gguf" and m.runnable
+    assert m.source.vocab_size == 49152 and m.source.eos_token_id == 2 and m.source.chat_template
+    assert m.tokenizer.encode("The capital of France is", add_special_tokens=False).ids

@@ -20,39 +20,21 @@ def _teacher(spec: str, *, num_threads, tokenizer_path):
     """(AuditModel, tokenizer, chat_template, eos id) of the teacher."""
     from .models import split_spec
 
-    path, name = split_spec(spec)
-    p = Path(path)
+    p = Path(split_spec(spec)[0])
     if not p.is_file():
         raise ValueError(f"teacher: no such file {str(p)!r} (expected a .gguf, .onnx or .npz model)")
-    if p.suffix.lower() == ".gguf":
-        from ..sources.gguf import load_gguf
-
-        src, tok = load_gguf(p, num_threads=num_threads)
-        if tokenizer_path:
-            from tokenizers import Tokenizer
-
-            tok = Tokenizer.from_file(str(tokenizer_path))
-        return (AuditModel(name or src.name, "gguf", src, path=str(p)), tok,
-                getattr(src, "chat_template", None), getattr(src, "eos_token_id", None))
-    if p.suffix.lower() == ".onnx":
-        from ..sources.onnx import OnnxCausalLM
-
-        if not tokenizer_path:
-            raise ValueError("tokenizer: an .onnx teacher needs --tokenizer tokenizer.json (text prompts are "
-                             "tokenized with it)")
+    if p.suffix.lower() not in (".gguf", ".onnx", ".npz"):
+        raise ValueError(f"teacher: expected a .gguf, .onnx or .npz model, got {str(p)!r}")
+    if p.suffix.lower() == ".onnx" and not tokenizer_path:
+        raise ValueError("tokenizer: an .onnx teacher needs --tokenizer tokenizer.json (text prompts are "
+                         "tokenized with it)")
+    m = load_model(spec, num_threads=num_threads)
+    tok = m.tokenizer
+    if tokenizer_path:
         from tokenizers import Tokenizer
 
-        src = OnnxCausalLM(str(p), num_threads=num_threads)
-        return AuditModel(name or p.stem, "onnx", src, path=str(p)), Tokenizer.from_file(str(tokenizer_path)), None, None
-    if p.suffix.lower() == ".npz":
-        m = load_model(spec)
-        tok = None
-        if tokenizer_path:
-            from tokenizers import Tokenizer
-
-            tok = Tokenizer.from_file(str(tokenizer_path))
-        return m, tok, None, None
-    raise ValueError(f"teacher: expected a .gguf, .onnx or .npz model, got {str(p)!r}")
+        tok = Tokenizer.from_file(str(tokenizer_path))
+    return m, tok, getattr(m.source, "chat_template", None), getattr(m.source, "eos_token_id", None)
 
 
 def audit_files(

@@ -8,7 +8,7 @@ Runnable models are asked the prompts here; recorded ones answered them before.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +46,7 @@ class AuditModel:
     source: object | None = None
     recorded: Responses | None = None
     path: str | None = None
-    meta: dict = field(default_factory=dict)
+    tokenizer: object | None = None  # the tokenizer a .gguf file carries
 
     @property
     def runnable(self) -> bool:
@@ -59,7 +59,6 @@ class AuditModel:
         return d
 
 
-RUNNABLE_SUFFIXES = {".onnx": "onnx", ".gguf": "gguf", ".npz": "ngram"}
 RECORDED_SUFFIXES = (".jsonl", ".json", ".parquet", ".arrow")
 
 
@@ -73,7 +72,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-def load_model(spec: str, *, num_threads: int | None = None, tokenizer=None, prompts=None) -> AuditModel:
+def load_model(spec: str, *, num_threads: int | None = None, prompts=None) -> AuditModel:
     """Open a model from a path: ``.onnx`` (ONNX Runtime), ``.gguf`` (converted once to ONNX),
     ``.npz`` (a saved :class:`fingerprint.zoo.NGramLM`), or a recorded responses file
     (``.jsonl``/``.json``/``.parquet``: API responses with top-k log-probs)."""
@@ -82,27 +81,25 @@ def load_model(spec: str, *, num_threads: int | None = None, tokenizer=None, pro
     if not p.exists():
         raise ValueError(f"model {spec!r}: no such file {str(p)!r} (expected an .onnx, .gguf or .npz model, "
                          "or a .jsonl/.json/.parquet file of recorded responses)")
-    name = name or p.stem
     suffix = p.suffix.lower()
     if suffix == ".onnx":
         from ..sources.onnx import OnnxCausalLM
 
-        return AuditModel(name, "onnx", OnnxCausalLM(str(p), num_threads=num_threads), path=str(p))
+        return AuditModel(name or p.stem, "onnx", OnnxCausalLM(str(p), num_threads=num_threads), path=str(p))
     if suffix == ".gguf":
-        from ..sources.gguf import convert_gguf
-        from ..sources.onnx import OnnxCausalLM
+        from ..sources.gguf import load_gguf
 
-        onnx_path = convert_gguf(str(p))
-        return AuditModel(name, "gguf", OnnxCausalLM(str(onnx_path), num_threads=num_threads), path=str(p))
+        src, tok = load_gguf(p, num_threads=num_threads)
+        return AuditModel(name or src.name, "gguf", src, path=str(p), tokenizer=tok)
     if suffix == ".npz":
         from ..zoo import NGramLM
 
-        return AuditModel(name, "ngram", NGramLM.load(str(p)), path=str(p))
+        return AuditModel(name or p.stem, "ngram", NGramLM.load(str(p)), path=str(p))
     if suffix in RECORDED_SUFFIXES:
         from .recorded import read_responses
 
         if prompts is None:
             raise ValueError(f"model {spec!r}: recorded responses need the audit prompts to match against")
-        return AuditModel(name, "recorded", recorded=read_responses(str(p), prompts), path=str(p))
+        return AuditModel(name or p.stem, "recorded", recorded=read_responses(str(p), prompts), path=str(p))
     raise ValueError(f"model {spec!r}: unknown file type {suffix!r}; expected .onnx, .gguf, .npz, "
                      ".jsonl, .json, .parquet or .arrow")
