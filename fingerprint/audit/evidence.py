@@ -67,6 +67,31 @@ def respond(model: AuditModel, prompts: list[np.ndarray], *, max_new_tokens: int
 # token-level divergence from the teacher, against the panel
 
 
+class _PromptMeans:
+    """Per-prompt sums of per-position JS and KL(teacher || model); :meth:`profile` gives the means."""
+
+    def __init__(self, num_prompts: int) -> None:
+        self.js = np.zeros(num_prompts)
+        self.kl = np.zeros(num_prompts)
+        self.count = np.zeros(num_prompts, dtype=np.int64)
+        self.per_token: list[np.ndarray] = []
+
+    def add(self, which: np.ndarray, panel) -> None:
+        js = np.asarray(panel.js)
+        np.add.at(self.js, which, js)
+        np.add.at(self.kl, which, np.asarray(panel.kl_pq))
+        np.add.at(self.count, which, 1)
+        self.per_token.append(js)
+
+    def profile(self) -> dict:
+        c = self.count
+        with np.errstate(invalid="ignore", divide="ignore"):
+            js_mean = np.where(c > 0, self.js / np.maximum(c, 1), np.nan)
+            kl_mean = np.where(c > 0, self.kl / np.maximum(c, 1), np.nan)
+        return {"js_per_prompt": js_mean, "kl_per_prompt": kl_mean, "positions": int(c.sum()),
+                "per_token_js": np.concatenate(self.per_token) if self.per_token else np.zeros(0)}
+
+
 def divergence_profile(teacher, model: AuditModel, resp: Responses, prompts: list[np.ndarray], *,
                        dense: bool, topk: int, num_prompts: int, batch_size: int = 8,
                        num_threads: int | None = None) -> dict:
@@ -75,12 +100,8 @@ def divergence_profile(teacher, model: AuditModel, resp: Responses, prompts: lis
     (``tail="bucket"``: a lower bound of the full-vocabulary divergence)."""
     import fingerprint as fp
 
-    js_sum = np.zeros(num_prompts)
-    kl_sum = np.zeros(num_prompts)
-    count = np.zeros(num_prompts, dtype=np.int64)
-    per_token = []
+    acc = _PromptMeans(num_prompts)
     rows = np.arange(len(resp.offsets) - 1)
-    cursor = 0
     for b in range(0, len(rows), batch_size):
         sel = rows[b: b + batch_size]
         lens = np.array([len(resp.response(int(i))) for i in sel], dtype=np.int64)
@@ -103,19 +124,8 @@ def divergence_profile(teacher, model: AuditModel, resp: Responses, prompts: lis
                 m_lp = resp.top_logprobs[start: start + n]
             panel = fp.topk_divergences(t_ids, t_lp, m_ids, m_lp, tail="bucket", fields=("js", "kl_pq"),
                                         num_threads=num_threads)
-        js, kl = np.asarray(panel.js), np.asarray(panel.kl_pq)
-        which = np.repeat(resp.prompt_index[sel], lens)
-        np.add.at(js_sum, which, js)
-        np.add.at(kl_sum, which, kl)
-        np.add.at(count, which, 1)
-        per_token.append(js)
-        cursor += n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        js_mean = np.where(count > 0, js_sum / np.maximum(count, 1), np.nan)
-        kl_mean = np.where(count > 0, kl_sum / np.maximum(count, 1), np.nan)
-    tok = np.concatenate(per_token) if per_token else np.zeros(0)
-    return {"js_per_prompt": js_mean, "kl_per_prompt": kl_mean, "positions": int(count.sum()),
-            "per_token_js": tok}
+        acc.add(np.repeat(resp.prompt_index[sel], lens), panel)
+    return acc.profile()
 
 
 def shared_text_panel(teacher, models: list[AuditModel], texts: Responses, prompts: list[np.ndarray], *,
@@ -129,7 +139,7 @@ def shared_text_panel(teacher, models: list[AuditModel], texts: Responses, promp
     import fingerprint as fp
 
     P = len(prompts)
-    acc = {m.name: [np.zeros(P), np.zeros(P), np.zeros(P, np.int64), []] for m in models}
+    acc = {m.name: _PromptMeans(P) for m in models}
     topks = {m.name: ([], []) for m in models}
     topks[TEACHER_KEY] = ([], [])
     rows = np.arange(len(texts.offsets) - 1)
@@ -147,21 +157,11 @@ def shared_text_panel(teacher, models: list[AuditModel], texts: Responses, promp
         for m in models:
             ml = forced_logits(m.source, prompts, texts, sel, batch_size)
             panel = fp.token_divergences(tl, ml, targets=tokens, fields=("js", "kl_pq"), num_threads=num_threads)
-            a = acc[m.name]
-            np.add.at(a[0], which, panel.js)
-            np.add.at(a[1], which, panel.kl_pq)
-            np.add.at(a[2], which, 1)
-            a[3].append(np.asarray(panel.js))
+            acc[m.name].add(which, panel)
             mi, mp = topk_from_logits(ml, topk)
             topks[m.name][0].append(mi)
             topks[m.name][1].append(mp)
-    profiles = {}
-    for name, (js, kl, cnt, tok) in acc.items():
-        with np.errstate(invalid="ignore", divide="ignore"):
-            profiles[name] = {"js_per_prompt": np.where(cnt > 0, js / np.maximum(cnt, 1), np.nan),
-                              "kl_per_prompt": np.where(cnt > 0, kl / np.maximum(cnt, 1), np.nan),
-                              "positions": int(cnt.sum()),
-                              "per_token_js": np.concatenate(tok) if tok else np.zeros(0)}
+    profiles = {name: a.profile() for name, a in acc.items()}
     out = {k: (np.concatenate(v[0]) if v[0] else np.zeros((0, topk), np.int64),
                np.concatenate(v[1]) if v[1] else np.zeros((0, topk))) for k, v in topks.items()}
     return profiles, out

@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from html import escape
 from pathlib import Path
 
 import numpy as np
 
+from ..sources.writers import write_text
 from . import svg
 
 CSS = """
@@ -182,24 +182,12 @@ def _jsonable(x):
     return x
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_report(report: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``report.json`` and ``report.html`` into ``out_dir`` (created); returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clean = _jsonable(report)
     jp, hp = out / "report.json", out / "report.html"
-    _atomic_write(jp, json.dumps(clean, indent=2, allow_nan=False) + "\n")
-    _atomic_write(hp, render_html(clean))
+    write_text(jp, json.dumps(clean, indent=2, allow_nan=False) + "\n")
+    write_text(hp, render_html(clean))
     return jp, hp

@@ -131,11 +131,8 @@ def audit(
             shared_prompts = [teacher_text_prompts[int(i)] for i in keep]
             shared_source = f"the first {len(keep)} of the teacher's texts"
         else:
-            t_out = teacher.source.generate(prompts, max_new_tokens, temperature=temperature, seed=seed,
-                                            eos_token_id=eos_token_id)
-            texts = Responses(np.arange(len(prompts), dtype=np.int64),
-                              np.concatenate([np.asarray(o, np.int64) for o in t_out]),
-                              np.concatenate([[0], np.cumsum([len(o) for o in t_out])]).astype(np.int64))
+            texts = evidence.respond(teacher, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                                     seed=seed, eos_token_id=eos_token_id)
             shared_prompts = prompts
             shared_source = f"the teacher's answers to the {len(prompts)} shared prompts"
             clock.lap("teacher's answers to the shared prompts")

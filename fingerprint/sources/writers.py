@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from .records import TokenBatch
 
-__all__ = ["TableWriter", "write_table", "write_json"]
+__all__ = ["TableWriter", "write_table", "write_json", "write_text"]
 
 WRITE_FORMATS = ("parquet", "jsonl")
 
@@ -151,17 +151,21 @@ def write_table(path: str | os.PathLike, tables: Iterable, *, format: str | None
     return w.rows
 
 
-def write_json(path: str | os.PathLike, obj: object) -> None:
-    """Write one JSON document atomically (indented; NaN as null)."""
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a UTF-8 text file atomically (temporary file in the same folder, then ``os.replace``)."""
     path = os.fspath(path)
     d = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=d)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_clean(obj), fh, indent=2, ensure_ascii=False, allow_nan=True)
-            fh.write("\n")
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json(path: str | os.PathLike, obj: object) -> None:
+    """Write one JSON document atomically (indented; NaN as null)."""
+    write_text(path, json.dumps(_clean(obj), indent=2, ensure_ascii=False, allow_nan=True) + "\n")
