@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "dispatch.hpp"
 #include "parallel.hpp"
 
 namespace fp {
@@ -67,6 +68,21 @@ FP_SID_NO_VECTORIZE inline void g_row(const Config& c, uint64_t h, uint8_t* out)
     }
   }
 }
+
+// g-values [rows, depth] of the n-grams whose hashes are h[0..rows), rows in order. The
+// synthid-text hashing runs on the AVX-512 kernel set when the CPU has it (same bits).
+inline void g_rows(const Config& c, const uint64_t* h, int64_t rows, uint8_t* out) {
+#if defined(FP_HAVE_X86_KERNELS)
+  if (c.mode == MODE_SYNTHID_TEXT && simd_level() >= SIMD_AVX512) {
+    avx512::g_rows_text(h, rows, c.key_mul, c.depth, out);
+    return;
+  }
+#endif
+  for (int64_t j = 0; j < rows; ++j) g_row(c, h[j], out + j * c.depth);
+}
+
+// Rows per batch of hashes handed to g_rows.
+constexpr int64_t kBatchRows = 256;
 
 inline int64_t rows_of(const Config& c, int64_t len) { return len >= c.ngram_len ? len - c.ngram_len + 1 : 0; }
 
@@ -169,13 +185,18 @@ void g_values(const Config& c_in, const int64_t* ids, int64_t n_ids, const int64
   std::vector<int64_t> rs = row_starts(c, offsets, B, out_rows);
   const int64_t D = c.depth, n = c.ngram_len;
   fp::parallel_for(B, num_threads, [&](int64_t b0, int64_t b1) {
+    uint64_t hs[kBatchRows];
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t* p = ids + offsets[b];
       const int64_t R = rs[b + 1] - rs[b];
-      for (int64_t j = 0; j < R; ++j) {
-        uint64_t h = c.iv;
-        for (int64_t i = 0; i < n; ++i) h = acc(h, static_cast<uint64_t>(p[j + i]));
-        g_row(c, h, out + (rs[b] + j) * D);
+      for (int64_t j0 = 0; j0 < R; j0 += kBatchRows) {
+        const int64_t m = std::min(kBatchRows, R - j0);
+        for (int64_t j = 0; j < m; ++j) {
+          uint64_t h = c.iv;
+          for (int64_t i = 0; i < n; ++i) h = acc(h, static_cast<uint64_t>(p[j0 + j + i]));
+          hs[j] = h;
+        }
+        g_rows(c, hs, m, out + (rs[b] + j0) * D);
       }
     }
   });
@@ -213,8 +234,25 @@ void detect(const Config& c_in, const int64_t* ids, int64_t n_ids, const int64_t
   check_ragged(offsets, B, n_ids);
   const int64_t D = c.depth, n = c.ngram_len;
   fp::parallel_for(B, num_threads, [&](int64_t b0, int64_t b1) {
-    std::vector<uint8_t> g(static_cast<size_t>(D));
+    std::vector<uint8_t> g(static_cast<size_t>(kBatchRows * D));
     std::vector<int64_t> lc(static_cast<size_t>(D)), ld(static_cast<size_t>(D));
+    uint64_t hs[kBatchRows];
+    bool firsts[kBatchRows];
+    int64_t pending = 0;
+    // g-values of the pending scored rows, added to the per-layer counts
+    auto flush = [&] {
+      g_rows(c, hs, pending, g.data());
+      for (int64_t k = 0; k < pending; ++k) {
+        const uint8_t* gp = g.data() + k * D;
+        int64_t* a = lc.data();
+        for (int64_t d = 0; d < D; ++d) a[d] += gp[d];
+        if (firsts[k]) {
+          int64_t* e = ld.data();
+          for (int64_t d = 0; d < D; ++d) e[d] += gp[d];
+        }
+      }
+      pending = 0;
+    };
     Seen seen;
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t* p = ids + offsets[b];
@@ -231,17 +269,13 @@ void detect(const Config& c_in, const int64_t* ids, int64_t n_ids, const int64_t
         const bool repeated = in_window(c, ch, j, prev);
         const bool first = prev < 0;
         if (repeated || (j + n - 1) >= fe) continue;
-        g_row(c, acc(ch, static_cast<uint64_t>(p[j + n - 1])), g.data());
+        hs[pending] = acc(ch, static_cast<uint64_t>(p[j + n - 1]));
+        firsts[pending++] = first;
         ++scored;
-        const uint8_t* gp = g.data();
-        int64_t* a = lc.data();
-        for (int64_t d = 0; d < D; ++d) a[d] += gp[d];
-        if (first) {
-          ++trials;
-          int64_t* e = ld.data();
-          for (int64_t d = 0; d < D; ++d) e[d] += gp[d];
-        }
+        if (first) ++trials;
+        if (pending == kBatchRows) flush();
       }
+      flush();
       std::copy(lc.begin(), lc.end(), out.counts + b * D);
       std::copy(ld.begin(), ld.end(), out.counts_dedup + b * D);
       out.num_scored[b] = scored;
@@ -259,7 +293,12 @@ uint64_t vocab_g_values(const Config& c_in, const int64_t* context, int64_t voca
   const uint64_t ch = context_hash(c, context);
   const int64_t D = c.depth;
   fp::parallel_for(vocab, num_threads, [&](int64_t v0, int64_t v1) {
-    for (int64_t v = v0; v < v1; ++v) g_row(c, acc(ch, static_cast<uint64_t>(v)), out + v * D);
+    uint64_t hs[kBatchRows];
+    for (int64_t j0 = v0; j0 < v1; j0 += kBatchRows) {
+      const int64_t m = std::min(kBatchRows, v1 - j0);
+      for (int64_t j = 0; j < m; ++j) hs[j] = acc(ch, static_cast<uint64_t>(j0 + j));
+      g_rows(c, hs, m, out + j0 * D);
+    }
   });
   return ch;
 }

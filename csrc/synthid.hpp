@@ -65,5 +65,11 @@ void detect(const Config& c, const int64_t* ids, int64_t n_ids, const int64_t* o
 // the context's hash.
 uint64_t vocab_g_values(const Config& c, const int64_t* context, int64_t vocab, uint8_t* out, int num_threads);
 
+// synthid-text g-values [rows, depth] of the n-grams whose hashes (through the last token) are
+// h[0..rows): the AVX-512 kernel set (csrc/synthid_avx512.cpp), used when the CPU has it.
+namespace avx512 {
+void g_rows_text(const uint64_t* h, int64_t rows, const uint64_t* key_mul, int64_t depth, uint8_t* out);
+}
+
 }  // namespace sid
 }  // namespace fp
