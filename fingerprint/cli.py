@@ -554,6 +554,10 @@ def _add_engine(sub) -> None:
         g.add_argument("--ray-address", default=None,
                        help="Ray cluster to join ('auto' or ray://host:10001; default: start a local Ray)")
         g.add_argument("--num-workers", type=_positive, default=None, help="Ray workers (default: one per CPU)")
+        if ray_run is not _run_radioactivity_ray:  # radioactivity's map and reduce steps are always tasks
+            g.add_argument("--ray-workers", default="tasks", choices=["tasks", "actors"],
+                           help="tasks: Ray's pooled worker processes, each opening the job once and keeping "
+                                "it for later jobs of the session (default); actors: an actor pool per job")
         local = p.get_default("func")
         p.set_defaults(func=lambda args, _local=local, _ray=ray_run: (_ray if args.engine == "ray" else _local)(args))
 
@@ -573,7 +577,7 @@ def _run_job_ray(args, job, command: str):
     if os.path.isfile(args.out):
         raise CLIError(f"--out: with --engine ray, --out is a directory of Parquet parts; {args.out!r} is a file")
     rep = run_job(job, args.inputs, args.out, engine="ray", ray_address=args.ray_address,
-                  num_workers=args.num_workers, read=_read_options(args))
+                  num_workers=args.num_workers, read=_read_options(args), ray_workers=args.ray_workers)
     summary = {"command": command, "engine": "ray", "inputs": [os.path.abspath(p) for p in args.inputs],
                "out": args.out, "rows": rep.rows, "files": len(rep.files), "shards_run": rep.shards_run,
                "shards_resumed": rep.shards_resumed, "read": {"records": rep.records, **rep.skipped}}

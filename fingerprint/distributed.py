@@ -10,17 +10,22 @@ A corpus is a list of input shards (Parquet or JSONL files, read by
 order is row for row and bit for bit the table the in-process path (``engine="local"``) writes:
 both call :func:`process_shard`, which streams the shard's batches through the job.
 
-- ``engine="ray"``: ``ray.data.from_items(shards).map_batches(actor class, concurrency=W)``;
-  each actor (one CPU) calls ``job.open()`` once and then processes whole shards. Input and
-  output paths must be visible to every worker (a shared file system); nothing but the shard
-  descriptor and its manifest entry travels through the object store. The job object itself is
-  broadcast to the actors (pickled once per actor).
+- ``engine="ray"``: ``ray.data.from_items(shards).map_batches(...)`` with W workers of one CPU.
+  ``ray_workers="tasks"`` (default): tasks on Ray's pooled worker processes; each process opens
+  a job once and keeps it (keyed by its pickle or ``job.cache_key()``) for later tasks and later
+  jobs of the session, so a warm session pays no process start or kernel loading per job; the
+  shards are grouped into about two tasks per worker, each streaming back one manifest entry per
+  shard. ``ray_workers="actors"``: an actor pool per job, each actor calling ``job.open()``
+  once. Input and output paths must be visible to every worker (a shared file system); nothing
+  but the shard descriptors and manifest entries travel through the object store. The job object
+  is pickled to the workers.
 - Exactly once: a shard is written to a temporary file in the output directory and renamed to
   its final name only when complete (``os.replace``, atomic on POSIX); the driver then appends
   the shard's entry to ``_manifest.jsonl`` (flushed and fsynced). A run started again with the
   same job and inputs skips the shards in the manifest, discards temporary files and rewrites
-  any shard not in it. A Ray worker killed mid-shard is restarted by Ray and the shard retried
-  (``max_restarts=-1``, ``max_task_retries=-1``); its partial temporary file is never renamed.
+  any shard not in it. A Ray worker killed mid-shard has its task retried (tasks:
+  ``max_retries=-1``; actors: ``max_restarts=-1``, ``max_task_retries=-1``); its partial
+  temporary file is never renamed.
 
 :func:`radioactivity` is :func:`fingerprint.watermark.radioactivity` over a sharded corpus with
 corpus-wide de-duplication: the pairs that survive the per-text filters are hash-partitioned on
@@ -147,7 +152,7 @@ def process_shard(job, fn: Callable, shard: Shard, output_dir: str, read: ReadOp
     entry (rows written, records and tokens read, records skipped by reason)."""
     from .sources.writers import TableWriter  # noqa: PLC0415
 
-    t0 = time.perf_counter()
+    started, t0 = time.time(), time.perf_counter()
     final = os.path.join(output_dir, _PART.format(shard.index))
     stats = _new_stats()
     records = tokens = 0
@@ -161,7 +166,8 @@ def process_shard(job, fn: Callable, shard: Shard, output_dir: str, read: ReadOp
             w.write(fn(batch))
     return {"shard": shard.index, "input": shard.path, "output": os.path.basename(final), "rows": w.rows,
             "records": records, "tokens": tokens, "skipped": stats.to_dict(),
-            "worker": f"{socket.gethostname()}:{os.getpid()}", "seconds": round(time.perf_counter() - t0, 4)}
+            "worker": f"{socket.gethostname()}:{os.getpid()}", "started": round(started, 4),
+            "seconds": round(time.perf_counter() - t0, 4)}
 
 
 # -- the corpus jobs of the CLI ---------------------------------------------------------------
@@ -223,6 +229,13 @@ class IndexQueryJob:
     def describe(self) -> dict:
         return {"job": "index query", "index": self.index_path, "k": self.k, "kind": self.kind,
                 "columns": [self.vector_column, self.id_column]}
+
+    def cache_key(self) -> tuple:
+        """The job and the size and modification time of the index file (and of a MinHash
+        index's ids file): a worker keeps the loaded index for later jobs only while they are
+        unchanged."""
+        files = [p for p in (self.index_path, self.index_path + ".ids.json") if os.path.exists(p)]
+        return (self.describe(), [(p, os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in files])
 
     def batches(self, shard: Shard, read: ReadOptions, stats: Any):
         if self.kind != "vectors":
@@ -402,6 +415,71 @@ class _ShardWorker:
         return {"entry": np.array(entries, dtype=object)}
 
 
+# Jobs opened in this worker process (tasks mode): Ray reuses its pooled worker processes for
+# later tasks and later jobs of the same driver, so a job is opened once per process, and the
+# imports and Numba kernels loaded by the first shard stay loaded. A few jobs are kept (LRU).
+_OPENED: dict[str, tuple[Any, Callable]] = {}
+_OPENED_MAX = 4
+
+
+def _job_key(job) -> str:
+    """What identifies an opened job: ``job.cache_key()`` if it has one (e.g. an index file's
+    path, size and modification time), else the SHA-256 of its pickle."""
+    import hashlib  # noqa: PLC0415
+    import pickle  # noqa: PLC0415
+
+    key = getattr(job, "cache_key", None)
+    data = repr(key()).encode() if callable(key) else pickle.dumps(job, protocol=5)
+    return f"{type(job).__module__}.{type(job).__qualname__}:{hashlib.sha256(data).hexdigest()}"
+
+
+def _opened(job):
+    k = _job_key(job)
+    hit = _OPENED.pop(k, None)
+    if hit is None:
+        hit = (job, job.open())
+        while len(_OPENED) >= _OPENED_MAX:
+            _OPENED.pop(next(iter(_OPENED)))
+    _OPENED[k] = hit  # most recently used last
+    return hit
+
+
+def _shard_task(batch: dict, output_dir: str, read: ReadOptions, threads: int, job):
+    """Ray Data task (tasks mode): processes its shards, one after the other, with the job opened
+    in this process, and streams each shard's manifest entry back as soon as it is written."""
+    from ._threads import set_num_threads  # noqa: PLC0415
+
+    set_num_threads(threads)
+    opened, fn = _opened(job)
+    for i, p in zip(batch["index"].tolist(), batch["path"].tolist()):
+        entry = process_shard(opened, fn, Shard(int(i), str(p)), output_dir, read)
+        yield {"entry": np.array([json.dumps(entry)], dtype=object)}
+
+
+WORKER_MODES: tuple[str, ...] = ("tasks", "actors")
+# tasks mode: shards are grouped into about this many tasks per worker (Ray Data's per-task
+# scheduling costs tens of milliseconds; a task streams back each shard's entry as it finishes)
+TASKS_PER_WORKER = 2
+
+
+class _NoOperatorReservation:
+    """Ray Data reserves by default half of the cluster's resources per operator of a pipeline,
+    which caps a one-operator job like ours at about half the workers; within this block the
+    reservation is off, so ``workers`` tasks run at once (restored afterwards: other pipelines
+    of the driver keep the default)."""
+
+    def __enter__(self):
+        import ray.data  # noqa: PLC0415
+
+        self.ctx = ray.data.DataContext.get_current()
+        self.saved = self.ctx.op_resource_reservation_enabled
+        self.ctx.op_resource_reservation_enabled = False
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.ctx.op_resource_reservation_enabled = self.saved
+
+
 def _identity(job, shards: list[Shard], read: ReadOptions) -> dict:
     describe = getattr(job, "describe", None)
     return {"job": describe() if callable(describe) else type(job).__name__,
@@ -409,12 +487,14 @@ def _identity(job, shards: list[Shard], read: ReadOptions) -> dict:
 
 
 def run_job(job, inputs, output_dir: str | os.PathLike, *, engine: str = "local", ray_address: str | None = None,
-            num_workers: int | None = None, read: ReadOptions | None = None) -> JobReport:
+            num_workers: int | None = None, read: ReadOptions | None = None,
+            ray_workers: str = "tasks") -> JobReport:
     """Run a batch job (``job.open() -> fn(TokenBatch) -> pyarrow.Table``) over the input shards,
     writing ``output_dir/part-<shard>.parquet`` per shard and resuming from the manifest (see the
     module documentation). ``engine``: ``"local"`` (in this process) or ``"ray"`` (Ray Data actors;
     ``ray_address`` None starts a local Ray, ``num_workers`` actors, default one per CPU)."""
     engine = choice("engine", engine, ENGINES)
+    ray_workers = choice("ray_workers", ray_workers, WORKER_MODES)
     read = read or ReadOptions()
     if num_workers is not None:
         num_workers = positive_int("num_workers", num_workers)
@@ -431,23 +511,35 @@ def run_job(job, inputs, output_dir: str | os.PathLike, *, engine: str = "local"
             manifest.add(process_shard(job, fn, s, out, read))
     elif todo:
         ray = ray_session(ray_address)
-        from ._threads import get_num_threads  # noqa: PLC0415
-
-        ds = ray.data.from_items([{"index": s.index, "path": s.path} for s in todo], override_num_blocks=len(todo))
-        workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        args = _actor_args(workers)
-        threads = 1 if workers > 1 else get_num_threads()
-        res = ds.map_batches(_ShardWorker, batch_size=1, batch_format="numpy",
-                             fn_constructor_args=(job, out, read, threads), **args)
-        for batch in res.iter_batches(batch_size=1, batch_format="numpy"):
-            for e in batch["entry"].tolist():
-                manifest.add(json.loads(e))
-        _clean_temporaries(out)  # temporaries of attempts that died
+        _run_ray(ray, job, todo, out, read, num_workers, ray_workers, manifest)
     entries = [manifest.done[s.index] for s in shards]
     return JobReport(output_dir=out, files=[os.path.join(out, e["output"]) for e in entries],
                      rows=sum(e["rows"] for e in entries), records=sum(e["records"] for e in entries),
                      tokens=sum(e["tokens"] for e in entries), skipped=_merge_skipped(entries),
                      shards_run=len(todo), shards_resumed=resumed, engine=engine)
+
+
+def _run_ray(ray, job, todo: list[Shard], out: str, read: ReadOptions, num_workers: int | None, ray_workers: str,
+             manifest: Manifest) -> None:
+    from ._threads import get_num_threads  # noqa: PLC0415
+
+    workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    threads = 1 if workers > 1 else get_num_threads()
+    with _NoOperatorReservation():
+        items = [{"index": s.index, "path": s.path} for s in todo]
+        per_task = 1 if ray_workers == "actors" else -(-len(todo) // (TASKS_PER_WORKER * workers))
+        ds = ray.data.from_items(items, override_num_blocks=-(-len(todo) // per_task))
+        if ray_workers == "actors":
+            res = ds.map_batches(_ShardWorker, batch_size=1, batch_format="numpy",
+                                 fn_constructor_args=(job, out, read, threads), **_actor_args(workers))
+        else:  # a task killed mid-shard is retried (the rename makes it idempotent)
+            res = ds.map_batches(_shard_task, batch_size=per_task, batch_format="numpy",
+                                 fn_args=(out, read, threads, job),
+                                 compute=ray.data.TaskPoolStrategy(size=workers), num_cpus=1, max_retries=-1)
+        for batch in res.iter_batches(batch_size=1, batch_format="numpy"):
+            for e in batch["entry"].tolist():
+                manifest.add(json.loads(e))
+    _clean_temporaries(out)  # temporaries of attempts that died
 
 
 __all__ = ["DetectJob", "ENGINES", "IndexQueryJob", "JobReport", "MANIFEST", "Manifest", "ReadOptions", "ScoreJob",

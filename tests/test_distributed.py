@@ -100,11 +100,13 @@ def _files(d):
 # -- the Ray path equals the single-machine CLI ---------------------------------------------------
 
 
-def test_score_cli_ray_equals_local(ray_session, corpus, tmp_path, capsys):
+@pytest.mark.parametrize("mode", ["tasks", "actors"])
+def test_score_cli_ray_equals_local(ray_session, corpus, tmp_path, capsys, mode):
     inputs = _files(corpus)
     local, remote = str(tmp_path / "local.parquet"), str(tmp_path / "ray_out")
     assert cli.main(["score", *inputs, "--out", local, "--batch-rows", "16", "--json"]) == 0
-    assert cli.main(["score", *inputs, "--out", remote, "--batch-rows", "16", "--engine", "ray", "--json"]) == 0
+    assert cli.main(["score", *inputs, "--out", remote, "--batch-rows", "16", "--engine", "ray", "--json",
+                     "--ray-workers", mode]) == 0
     capsys.readouterr()
     a, b = pq.read_table(local), dist.read_output(remote)
     assert a.num_rows == 6 * 40 and a.schema == b.schema
@@ -291,14 +293,16 @@ def test_ray_run_killed_resumes_exactly_once(ray_session, tmp_path):
     assert summary["shards_resumed"] >= done_before and summary["shards_resumed"] + summary["shards_run"] == 24
 
 
-def test_ray_worker_killed_loses_and_doubles_no_row(ray_session, tmp_path):
+@pytest.mark.parametrize("mode", ["tasks", "actors"])
+def test_ray_worker_killed_loses_and_doubles_no_row(ray_session, tmp_path, mode):
     src = _write_corpus(str(tmp_path / "in"), shards=16, records=120, seed=4, jsonl=False)
     out = str(tmp_path / "out")
     job = dist.ScoreJob(k=0.2)
     result = {}
 
     def run():
-        result["report"] = dist.run_job(job, src, out, engine="ray", num_workers=2, read=dist.ReadOptions(batch_rows=8))
+        result["report"] = dist.run_job(job, src, out, engine="ray", num_workers=2, read=dist.ReadOptions(batch_rows=8),
+                                        ray_workers=mode)
 
     t = threading.Thread(target=run)
     t.start()
@@ -309,7 +313,7 @@ def test_ray_worker_killed_loses_and_doubles_no_row(ray_session, tmp_path):
         for e in _manifest_entries(out):
             if e["worker"] != me and len(_manifest_entries(out)) < 14:
                 killed = int(e["worker"].rsplit(":", 1)[1])
-                os.kill(killed, signal.SIGKILL)  # the actor process, busy with its next shard
+                os.kill(killed, signal.SIGKILL)  # the worker (actor or task) process, busy with its next shard
                 break
         time.sleep(0.01)
     t.join(timeout=300)
@@ -398,3 +402,42 @@ def test_partition_is_deterministic_and_spreads():
     assert np.array_equal(p, dr.partition_of(keys.copy(), 7))
     assert p.min() >= 0 and p.max() < 7
     assert np.bincount(p, minlength=7).min() > 10000 / 7 * 0.8
+
+
+class _CountingJob:
+    opened = 0
+
+    def __init__(self, tag):
+        self.tag = tag
+
+    def open(self):
+        type(self).opened += 1
+        return lambda batch: batch
+
+
+def test_tasks_mode_opens_a_job_once_per_process(tmp_path):
+    """Tasks mode keeps opened jobs in the worker process (a few, least recently used first out),
+    keyed by the job's pickle or its cache_key(); an index job's key follows the index file."""
+    dist._OPENED.clear()
+    a, b = _CountingJob("a"), _CountingJob("b")
+    fa = dist._opened(a)[1]
+    assert dist._opened(_CountingJob("a"))[1] is fa and _CountingJob.opened == 1  # same pickle: reused
+    dist._opened(b)
+    assert _CountingJob.opened == 2
+    for i in range(dist._OPENED_MAX):
+        dist._opened(_CountingJob(i))
+    assert len(dist._OPENED) == dist._OPENED_MAX
+    dist._opened(a)
+    assert _CountingJob.opened == 3 + dist._OPENED_MAX  # evicted, opened again
+    idx = tmp_path / "i.fpmh"
+    from fingerprint.minhash import MinHashLSH
+
+    lsh = MinHashLSH(16, bands=4, rows=4)
+    lsh.save(str(idx))
+    (tmp_path / "i.fpmh.ids.json").write_text('{"ids": []}')
+    job = dist.IndexQueryJob(str(idx), k=3)
+    k1 = dist._job_key(job)
+    assert dist._job_key(dist.IndexQueryJob(str(idx), k=3)) == k1
+    os.utime(idx, ns=(1, 1))  # the file changed: a new key, so the index is loaded again
+    assert dist._job_key(job) != k1
+    dist._OPENED.clear()
