@@ -17,6 +17,7 @@ using BlockFn = void (*)(uint32_t*, uint32_t*);
 
 BlockFn block_fn() {
 #if defined(FP_HAVE_X86_KERNELS)
+  if (simd_level() >= SIMD_AVX512) return avx512::mt_block;
   if (simd_level() >= SIMD_AVX2) return avx2::mt_block;
 #endif
   return generic::mt_block;
@@ -39,6 +40,7 @@ void TorchMT::next_block(uint32_t* out) { block_fn()(s_, out); }
 
 bool in_prefix(uint32_t seed32, uint32_t token, int64_t steps, const PermTable& table) {
 #if defined(FP_HAVE_X86_KERNELS)
+  if (simd_level() >= SIMD_AVX512) return avx512::in_prefix(seed32, token, steps, table);
   if (simd_level() >= SIMD_AVX2) return avx2::in_prefix(seed32, token, steps, table);
 #endif
   return generic::in_prefix(seed32, token, steps, table);
@@ -48,6 +50,7 @@ void in_prefix8(const uint32_t* seeds32, const uint32_t* tokens, int count, int6
                 const PermTable& table, uint8_t* out) {
   if (count < 0 || count > 8) throw std::invalid_argument("in_prefix8: count must be in [0, 8]");
 #if defined(FP_HAVE_X86_KERNELS)
+  if (simd_level() >= SIMD_AVX512) return avx512::in_prefix8(seeds32, tokens, count, steps, table, out);
   if (simd_level() >= SIMD_AVX2) return avx2::in_prefix8(seeds32, tokens, count, steps, table, out);
 #endif
   generic::in_prefix8(seeds32, tokens, count, steps, table, out);
@@ -57,6 +60,7 @@ void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count, int64_t
                      const PermTable& table, uint8_t* out) {
   if (count < 0 || count > kMultiMax) throw std::invalid_argument("in_prefix_multi: count out of range");
 #if defined(FP_HAVE_X86_KERNELS)
+  if (simd_level() >= SIMD_AVX512) return avx512::in_prefix_multi(seed32, tokens, count, steps, table, out);
   if (simd_level() >= SIMD_AVX2) return avx2::in_prefix_multi(seed32, tokens, count, steps, table, out);
 #endif
   generic::in_prefix_multi(seed32, tokens, count, steps, table, out);
@@ -64,6 +68,7 @@ void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count, int64_t
 
 void outputs_at(uint32_t seed32, const uint32_t* idx, int count, uint32_t* out) {
 #if defined(FP_HAVE_X86_KERNELS)
+  if (simd_level() >= SIMD_AVX512) return avx512::outputs_at(seed32, idx, count, out);
   if (simd_level() >= SIMD_AVX2) return avx2::outputs_at(seed32, idx, count, out);
 #endif
   generic::outputs_at(seed32, idx, count, out);
@@ -95,9 +100,9 @@ std::shared_ptr<const PermTable> perm_table(int64_t n, int64_t steps) {
   t->n = n;
   t->steps = steps;
   t->c.resize(static_cast<size_t>(steps));
-  t->inv.assign(static_cast<size_t>(steps) + 8, 1u);
-  t->shift.assign(static_cast<size_t>(steps) + 8, 0u);
-  t->lim.assign(static_cast<size_t>(steps) + 8, 0u);
+  t->inv.assign(static_cast<size_t>(steps) + 16, 1u);  // padded for 16-lane loads
+  t->shift.assign(static_cast<size_t>(steps) + 16, 0u);
+  t->lim.assign(static_cast<size_t>(steps) + 16, 0u);
   for (int64_t i = 0; i < steps; ++i) {
     const uint32_t d = static_cast<uint32_t>(n - i);
     t->c[size_t(i)] = fastmod_constant(d);

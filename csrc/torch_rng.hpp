@@ -119,6 +119,7 @@ void in_prefix_multi(uint32_t seed32, const uint32_t* tokens, int count, int64_t
 FP_TRNG_DECLARE(generic)
 #if defined(FP_HAVE_X86_KERNELS)
 FP_TRNG_DECLARE(avx2)
+FP_TRNG_DECLARE(avx512)
 #endif
 #undef FP_TRNG_DECLARE
 

@@ -23,7 +23,43 @@ inline uint32_t temper(uint32_t y) {
   return y;
 }
 
-#if defined(FP_TRNG_AVX2)
+#if defined(FP_TRNG_AVX512)
+inline __m512i temper16(__m512i y) {
+  y = _mm512_xor_si512(y, _mm512_srli_epi32(y, 11));
+  y = _mm512_xor_si512(y, _mm512_and_si512(_mm512_slli_epi32(y, 7), _mm512_set1_epi32(int(0x9D2C5680u))));
+  y = _mm512_xor_si512(y, _mm512_and_si512(_mm512_slli_epi32(y, 15), _mm512_set1_epi32(int(0xEFC60000u))));
+  return _mm512_xor_si512(y, _mm512_srli_epi32(y, 18));
+}
+
+// The AVX2 scan below, sixteen steps at a time (native rotate and unsigned compare to a mask).
+inline int64_t scan_hits(const uint32_t* st, uint32_t b, uint32_t stop, uint32_t b0, uint32_t p,
+                         const PermTable& t) {
+  const uint64_t* c = t.c.data();
+  const uint32_t n = static_cast<uint32_t>(t.n);
+  __m512i r = _mm512_sub_epi32(_mm512_set1_epi32(static_cast<int>(p - b0 - b)),
+                               _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  for (; b < stop; b += 16) {
+    const uint32_t i = b0 + b;
+    const __m512i z = temper16(_mm512_loadu_si512(st + b));
+    const __m512i x = _mm512_sub_epi32(z, r);
+    r = _mm512_sub_epi32(r, sixteen);
+    const __m512i inv = _mm512_loadu_si512(t.inv.data() + i);
+    const __m512i sh = _mm512_loadu_si512(t.shift.data() + i);
+    const __m512i lim = _mm512_loadu_si512(t.lim.data() + i);
+    const __m512i rot = _mm512_rorv_epi32(_mm512_mullo_epi32(x, inv), sh);
+    unsigned mask = static_cast<unsigned>(_mm512_cmple_epu32_mask(rot, lim));
+    while (mask) {
+      const uint32_t bb = b + static_cast<uint32_t>(__builtin_ctz(mask));
+      mask &= mask - 1;
+      if (bb >= stop) break;
+      const uint32_t ii = b0 + bb;
+      if (fastmod(temper(st[bb]), c[ii], n - ii) == p - ii) return bb;
+    }
+  }
+  return -1;
+}
+#elif defined(FP_TRNG_AVX2)
 inline __m256i temper8(__m256i y) {
   y = _mm256_xor_si256(y, _mm256_srli_epi32(y, 11));
   y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 7), _mm256_set1_epi32(int(0x9D2C5680u))));
@@ -109,7 +145,7 @@ void mt_block(uint32_t* s, uint32_t* out) {
 }
 
 namespace {
-constexpr int kStateStride = kMtN + 8;  // padded for full-vector loads
+constexpr int kStateStride = kMtN + 16;  // padded for full-vector loads
 
 // The scan for one token from a freshly initialised state s (kStateStride words; consumed).
 // Follows a token at position p (>= b0) through steps b0 .. b0 + lim - 1, whose twisted state
