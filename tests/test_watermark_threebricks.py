@@ -561,3 +561,31 @@ def test_h0_aaronson_min_seeding_ks():
     p, _ = _h0_table_seeding(lambda k: Aaronson(1000, ngram=4, seeding="min", hashtable=k), ids, offs)
     _assert_valid(p, "aaronson min natural v2")
     assert stats.kstest(p, "uniform").pvalue > 0.01
+
+
+def test_first_occurrence_matches_row_unique(rng):
+    from fingerprint.watermark.threebricks import first_occurrence
+
+    def slow(keys):
+        seen, out = set(), []
+        for row in map(tuple, keys.tolist()):
+            out.append(row not in seen)
+            seen.add(row)
+        return np.array(out, dtype=bool)
+
+    for trial in range(200):
+        n, k = int(rng.integers(0, 120)), int(rng.integers(1, 8))
+        kind = trial % 4
+        if kind == 0:
+            a = rng.integers(0, 4, (n, k))
+        elif kind == 1:  # the whole int64 range: columns are ranked
+            a = rng.integers(-(2**63), 2**63 - 1, (n, k), dtype=np.int64, endpoint=True)
+        elif kind == 2:  # token-like columns: packed, then the prefix ranked
+            a = rng.integers(0, 50_257, (n, k))
+        else:
+            a = rng.integers(-3, 3, (n, k)) * 2**61
+        a = np.asarray(a, dtype=np.int64)
+        if n > 3:
+            a[n // 2], a[-1] = a[1], a[0]
+        np.testing.assert_array_equal(first_occurrence(a), slow(a), err_msg=f"trial {trial}")
+    assert first_occurrence(np.zeros((0, 3), np.int64)).shape == (0,)

@@ -238,13 +238,46 @@ def _windows(ids: np.ndarray, pos: np.ndarray, ngram: int) -> np.ndarray:
     return np.ascontiguousarray(ids[pos[:, None] - ngram + np.arange(ngram, dtype=np.int64)[None, :]])
 
 
+def _row_codes(keys: np.ndarray) -> np.ndarray:
+    """One int64 per row of a 2-D int64 matrix, equal for two rows iff the rows are equal: columns
+    are packed in mixed radix (offset by their minimum), and the packed prefix is replaced by its
+    rank whenever the next column would overflow 63 bits."""
+    n, k = keys.shape
+    limit = 2**62
+
+    def rank(x):
+        _, inv = np.unique(x, return_inverse=True)
+        inv = inv.reshape(-1).astype(np.int64)
+        return inv, int(inv.max()) + 1
+
+    acc, acc_span = np.zeros(n, dtype=np.int64), 1
+    for j in range(k):
+        col = keys[:, j]
+        lo, hi = int(col.min()), int(col.max())
+        span = hi - lo + 1
+        if span > limit:
+            col, span = rank(col)
+        else:
+            col = (col - np.int64(lo)).astype(np.int64) if lo else col.astype(np.int64, copy=False)
+        if acc_span * span > limit:
+            acc, acc_span = rank(acc)
+            if acc_span * span > limit:
+                col, span = rank(col)
+        acc = acc * np.int64(span) + col
+        acc_span *= span
+    return acc
+
+
 def first_occurrence(keys: np.ndarray) -> np.ndarray:
     """Bool mask of the rows of a 2-D int64 matrix that did not occur in an earlier row."""
     n = keys.shape[0]
     mask = np.zeros(n, dtype=bool)
     if n == 0:
         return mask
-    _, idx = np.unique(keys, axis=0, return_index=True)  # stable sort: first occurrences
+    if keys.shape[1] == 0:
+        mask[0] = True
+        return mask
+    _, idx = np.unique(_row_codes(keys), return_index=True)  # stable sort: first occurrences
     mask[idx] = True
     return mask
 
