@@ -589,3 +589,41 @@ def test_first_occurrence_matches_row_unique(rng):
             a[n // 2], a[-1] = a[1], a[0]
         np.testing.assert_array_equal(first_occurrence(a), slow(a), err_msg=f"trial {trial}")
     assert first_occurrence(np.zeros((0, 3), np.int64)).shape == (0,)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_grouped_draws_match_direct_draws(threads, rng):
+    # skip seeding: every window starting with token a shares one seed. Seeds with 1, a few
+    # (<= 16 / <= 64) and hundreds of distinct tokens take different paths in the kernels
+    # (tracked tokens, a shared stream, a built prefix or a filled block); all equal direct draws.
+    from fingerprint.watermark import torch_rand, torch_randperm
+
+    V = 1000
+    mar = Maryland(V, gamma=0.25, ngram=2, seeding="skip", hashtable=3)
+    aar = Aaronson(V, ngram=2, seeding="skip", hashtable=3)
+    w = np.concatenate([np.stack([np.full(n, a), rng.integers(0, V, n)], axis=1)
+                        for a, n in ((1, 1), (2, 5), (3, 40), (4, 600))] + [rng.integers(0, V, (50, 2))])
+    tok = rng.integers(0, V, w.shape[0])
+    seeds = mar.window_seeds(w)
+    for P in (1, 3, 25):
+        flags = mar._pair_scores(np.ascontiguousarray(w), tok, P, threads)
+        unif = aar._seed_scores(seeds, tok, P, threads)
+        for i in range(0, w.shape[0], 7):
+            s = int(seeds[i])
+            green = set(torch_randperm(s, V, 250).tolist())
+            r = torch_rand(s, V).astype(np.float64)
+            for p in range(P):
+                t = (tok[i] + p) % V
+                assert flags[i, p] == (t in green), (i, p)
+                assert unif[i, p] == pytest.approx(-np.log1p(-r[t]), rel=1e-15), (i, p)
+
+
+def test_table_seeding_from_spec(tmp_path):
+    from fingerprint.watermark import from_spec, torch_randperm
+
+    d = from_spec("maryland:gamma=0.25,ngram=2,seeding=min,hashtable=5", vocab_size=1000)
+    assert d.seeding == "min" and d.hashtable_seed == 5
+    np.save(tmp_path / "table.npy", torch_randperm(5, 1_000_003))
+    spec = {"scheme": "aaronson", "ngram": 2, "seeding": "min", "hashtable": str(tmp_path / "table.npy")}
+    e = from_spec(json.dumps(spec), vocab_size=1000)  # a JSON spec: the short form splits values at "/"
+    assert np.array_equal(e.hashtable, d.hashtable) and e.hashtable_seed is None

@@ -36,9 +36,10 @@ natively); default: ``seed``. Which one to pass: three_bricks' ``main_eval.py`` 
 ``torch.manual_seed(args.seed)``, loads the tokenizer (no random draws) and builds the detector,
 so its table is the default's. ``main_watermark.py`` calls ``torch.manual_seed(args.seed)`` but
 loads the model before building the generator: whatever the model loading draws from torch's
-global CPU generator comes first (a PEFT adapter such as the default guanaco models initialises
-its LoRA layers randomly before loading their weights), so the generator's table is in general
-*not* the one after ``manual_seed(args.seed)``. Its detector, built after generation (Maryland's
+global CPU generator comes first (read from the code, not run, since it needs the models: a PEFT
+adapter, as for the guanaco models of its examples, creates its LoRA layers with random initial
+weights before loading the saved ones), so the generator's table is in general *not* the one
+after ``manual_seed(args.seed)``. Its detector, built after generation (Maryland's
 sampling draws from the global generator), holds yet another table. Pass the table the text was
 generated with (``generator.hashtable.numpy()``) when it is not known to follow the seed.
 
