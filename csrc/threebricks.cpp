@@ -72,38 +72,52 @@ void hash_seeds(const int64_t* windows, int64_t n, int64_t width, uint64_t seed,
   });
 }
 
+namespace {
+
+// (seed32 << 32 | (tokens[i] + p) mod vocab) for each position i and payload p, in out[i * P + p].
+std::vector<uint64_t> pair_keys(const uint64_t* seeds, const int64_t* tokens, int64_t n, int64_t vocab,
+                                int64_t P, int num_threads) {
+  std::vector<uint64_t> keys(size_t(n * P));
+  parallel_for(n, num_threads, [&](int64_t a, int64_t z) {
+    for (int64_t i = a; i < z; ++i) {
+      const uint64_t hi = (seeds[i] & 0xFFFFFFFFu) << 32;
+      for (int64_t p = 0; p < P; ++p) keys[size_t(i * P + p)] = hi | static_cast<uint64_t>((tokens[i] + p) % vocab);
+    }
+  });
+  return keys;
+}
+
+// Sorted distinct keys; index[k] is the position of keys[k] among them.
+std::vector<uint64_t> distinct(const std::vector<uint64_t>& keys, std::vector<int64_t>& index, int num_threads) {
+  std::vector<uint64_t> uniq(keys);
+  std::sort(uniq.begin(), uniq.end());
+  uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
+  index.resize(keys.size());
+  parallel_for(int64_t(keys.size()), num_threads, [&](int64_t a, int64_t z) {
+    for (int64_t k = a; k < z; ++k)
+      index[size_t(k)] = std::lower_bound(uniq.begin(), uniq.end(), keys[size_t(k)]) - uniq.begin();
+  });
+  return uniq;
+}
+
+}  // namespace
+
+// Both kernels score each distinct (seed, token) pair once, with one generator stream per
+// distinct seed (seeds repeat: the same window in a corpus, or distinct windows sharing a seed
+// under the table seedings), and copy the results to every position.
 void maryland_flags(const uint64_t* seeds, const int64_t* tokens, int64_t n, int64_t vocab,
                     int64_t green_size, int64_t n_payloads, uint8_t* out, int num_threads) {
   check_vocab(vocab, n_payloads);
   if (green_size < 1 || green_size >= vocab) fail("green list size must be in [1, vocab_size)");
   check_tokens(tokens, n, vocab, "tokens");
   if (n == 0) return;
-  auto table = trng::perm_table(vocab, green_size);
-  const int64_t P = n_payloads;
-  if (P == 1) {
-    parallel_for(n, num_threads, [&](int64_t a, int64_t z) {
-      uint32_t s8[8], t8[8];
-      for (int64_t i = a; i < z; i += 8) {
-        const int cnt = static_cast<int>(std::min<int64_t>(8, z - i));
-        for (int k = 0; k < cnt; ++k) {
-          s8[k] = static_cast<uint32_t>(seeds[i + k] & 0xFFFFFFFFu);
-          t8[k] = static_cast<uint32_t>(tokens[i + k]);
-        }
-        trng::in_prefix8(s8, t8, cnt, green_size, *table, out + i);
-      }
-    });
-    return;
-  }
-  parallel_for(n, num_threads, [&](int64_t a, int64_t z) {
-    uint32_t toks[trng::kMultiMax];
-    for (int64_t i = a; i < z; ++i) {
-      const uint32_t s32 = static_cast<uint32_t>(seeds[i] & 0xFFFFFFFFu);
-      for (int64_t p0 = 0; p0 < P; p0 += trng::kMultiMax) {
-        const int cnt = static_cast<int>(std::min<int64_t>(trng::kMultiMax, P - p0));
-        for (int k = 0; k < cnt; ++k) toks[k] = static_cast<uint32_t>((tokens[i] + p0 + k) % vocab);
-        trng::in_prefix_multi(s32, toks, cnt, green_size, *table, out + i * P + p0);
-      }
-    }
+  const std::vector<uint64_t> keys = pair_keys(seeds, tokens, n, vocab, n_payloads, num_threads);
+  std::vector<int64_t> index;
+  const std::vector<uint64_t> uniq = distinct(keys, index, num_threads);
+  std::vector<uint8_t> flags(uniq.size(), 0);
+  trng::prefix_flags_sorted(uniq.data(), int64_t(uniq.size()), vocab, green_size, flags.data(), num_threads);
+  parallel_for(int64_t(keys.size()), num_threads, [&](int64_t a, int64_t z) {
+    for (int64_t k = a; k < z; ++k) out[k] = flags[size_t(index[size_t(k)])];
   });
 }
 
@@ -111,15 +125,15 @@ void aaronson_uniforms(const uint64_t* seeds, const int64_t* tokens, int64_t n, 
                        int64_t n_payloads, double* out, int num_threads) {
   check_vocab(vocab, n_payloads);
   check_tokens(tokens, n, vocab, "tokens");
-  const int64_t P = n_payloads;
-  parallel_for(n, num_threads, [&](int64_t a, int64_t z) {
-    std::vector<uint32_t> idx(static_cast<size_t>(P)), draws(static_cast<size_t>(P));
-    for (int64_t i = a; i < z; ++i) {
-      for (int64_t p = 0; p < P; ++p) idx[static_cast<size_t>(p)] = static_cast<uint32_t>((tokens[i] + p) % vocab);
-      trng::outputs_at(static_cast<uint32_t>(seeds[i] & 0xFFFFFFFFu), idx.data(), static_cast<int>(P), draws.data());
-      for (int64_t p = 0; p < P; ++p)
-        out[i * P + p] = static_cast<double>(draws[static_cast<size_t>(p)] & 0xFFFFFFu) * (1.0 / 16777216.0);
-    }
+  if (n == 0) return;
+  const std::vector<uint64_t> keys = pair_keys(seeds, tokens, n, vocab, n_payloads, num_threads);
+  std::vector<int64_t> index;
+  const std::vector<uint64_t> uniq = distinct(keys, index, num_threads);
+  std::vector<uint32_t> draws(uniq.size(), 0);
+  trng::outputs_sorted(uniq.data(), int64_t(uniq.size()), draws.data(), num_threads);
+  parallel_for(int64_t(keys.size()), num_threads, [&](int64_t a, int64_t z) {
+    for (int64_t k = a; k < z; ++k)
+      out[k] = static_cast<double>(draws[size_t(index[size_t(k)])] & 0xFFFFFFu) * (1.0 / 16777216.0);
   });
 }
 

@@ -1,6 +1,7 @@
 // three_bricks / radioactive-watermark kernels (Fernandez et al. 2023; Sander et al. 2024):
 // window seeds of the `hash` seeding, Maryland green flags and Aaronson uniforms, with the
-// multi-bit payload shift (payload p looks up token (t + p) mod V). Inputs are checked again
+// multi-bit payload shift (payload p looks up token (t + p) mod V). Flags and uniforms are computed
+// once per distinct (seed, token) pair, with one generator stream per distinct seed. Inputs are checked again
 // here; a bad input raises std::invalid_argument.
 #pragma once
 

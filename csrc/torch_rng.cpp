@@ -1,9 +1,11 @@
 #include "torch_rng.hpp"
 
 #include "dispatch.hpp"
+#include "parallel.hpp"
 
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -199,6 +201,88 @@ void PrefixBuilder::mark_prefix() {
     stamp_ = 1;
   }
   for (int64_t i = 0; i < built_; ++i) mark_[size_t(perm_[size_t(i)])] = stamp_;
+}
+
+namespace {
+
+// Start of each seed's run in sorted keys, plus count.
+std::vector<int64_t> seed_groups(const uint64_t* keys, int64_t count) {
+  std::vector<int64_t> start;
+  for (int64_t i = 0; i < count; ++i)
+    if (i == 0 || (keys[i] >> 32) != (keys[i - 1] >> 32)) start.push_back(i);
+  start.push_back(count);
+  return start;
+}
+
+}  // namespace
+
+void prefix_flags_sorted(const uint64_t* keys, int64_t count, int64_t n, int64_t steps, uint8_t* out,
+                         int num_threads) {
+  if (count <= 0) return;
+  const std::vector<int64_t> group_start = seed_groups(keys, count);
+  const int64_t n_groups = int64_t(group_start.size()) - 1;
+  std::shared_ptr<const PermTable> table = perm_table(n, steps);
+  parallel_for(n_groups, num_threads, [&](int64_t g0, int64_t g1) {
+    std::unique_ptr<PrefixBuilder> builder;
+    uint32_t seeds8[8], toks8[8];
+    int64_t where8[8];
+    uint8_t res8[8];
+    int pending = 0;
+    auto flush = [&]() {
+      in_prefix8(seeds8, toks8, pending, steps, *table, res8);
+      for (int k = 0; k < pending; ++k) out[where8[k]] = res8[k];
+      pending = 0;
+    };
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t a = group_start[size_t(g)], z = group_start[size_t(g + 1)];
+      const uint32_t seed32 = static_cast<uint32_t>(keys[a] >> 32);
+      if (z - a == 1) {  // one index for this seed: follow it, eight seeds at a time
+        seeds8[pending] = seed32;
+        toks8[pending] = static_cast<uint32_t>(keys[a] & 0xFFFFFFFFu);
+        where8[pending] = a;
+        if (++pending == 8) flush();
+        continue;
+      }
+      if (z - a <= kMultiMax) {  // a few indices: follow each through one shared stream
+        uint32_t toks[kMultiMax];
+        const int cnt = static_cast<int>(z - a);
+        for (int k = 0; k < cnt; ++k) toks[k] = static_cast<uint32_t>(keys[a + k] & 0xFFFFFFFFu);
+        in_prefix_multi(seed32, toks, cnt, steps, *table, out + a);
+        continue;
+      }
+      if (!builder) builder = std::make_unique<PrefixBuilder>(table);
+      builder->build(seed32, steps);
+      builder->mark_prefix();
+      for (int64_t u = a; u < z; ++u) out[u] = builder->is_marked(static_cast<uint32_t>(keys[u] & 0xFFFFFFFFu)) ? 1 : 0;
+      builder->restore();
+    }
+    if (pending) flush();
+  });
+}
+
+void outputs_sorted(const uint64_t* keys, int64_t count, uint32_t* out, int num_threads) {
+  if (count <= 0) return;
+  const std::vector<int64_t> group_start = seed_groups(keys, count);
+  const int64_t n_groups = int64_t(group_start.size()) - 1;
+  constexpr int64_t kFew = 64;  // outputs_at scans its indices once per block passed over
+  parallel_for(n_groups, num_threads, [&](int64_t g0, int64_t g1) {
+    std::vector<uint32_t> idx, buf;
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t a = group_start[size_t(g)], z = group_start[size_t(g + 1)];
+      const uint32_t seed32 = static_cast<uint32_t>(keys[a] >> 32);
+      idx.resize(size_t(z - a));
+      for (int64_t u = a; u < z; ++u) idx[size_t(u - a)] = static_cast<uint32_t>(keys[u] & 0xFFFFFFFFu);
+      if (z - a <= kFew) {
+        outputs_at(seed32, idx.data(), static_cast<int>(z - a), out + a);
+        continue;
+      }
+      const uint32_t maxi = idx.back();  // sorted within the seed
+      buf.resize(size_t(maxi) + 1);
+      TorchMT mt(seed32);
+      mt.fill(buf.data(), int64_t(maxi) + 1);
+      for (int64_t u = a; u < z; ++u) out[u] = buf[idx[size_t(u - a)]];
+    }
+  });
 }
 
 }  // namespace trng

@@ -127,6 +127,16 @@ FP_TRNG_DECLARE(avx512)
 // seeded with seed32: twists up to the largest index without tempering the words passed over.
 void outputs_at(uint32_t seed32, const uint32_t* idx, int count, uint32_t* out);
 
+// Lookups grouped by seed, for positions whose seeds repeat: keys[0..count) are sorted distinct
+// (seed32 << 32 | index) values; each distinct seed runs one generator stream.
+// prefix_flags_sorted: out[u] = 1 if index (< n) is among the first `steps` entries of
+// randperm(n) for the seed (tracked index by index for seeds with few indices, from a built prefix
+// otherwise). 2 <= n < kRandpermSmallLimit, 0 <= steps <= n - 1.
+void prefix_flags_sorted(const uint64_t* keys, int64_t count, int64_t n, int64_t steps, uint8_t* out,
+                         int num_threads);
+// outputs_sorted: out[u] = the 32-bit output at that index of a generator seeded with the seed.
+void outputs_sorted(const uint64_t* keys, int64_t count, uint32_t* out, int num_threads);
+
 // Builds prefixes of randperm(n) repeatedly with one scratch permutation (restored after each
 // use, so each call costs O(steps), not O(n)). One instance per thread.
 class PrefixBuilder {

@@ -240,59 +240,14 @@ void kgw_detect_batch(const KgwConfig& c, const int64_t* ids, int64_t n_ids, con
     if (k != kNone) uniq.push_back(k);
   std::sort(uniq.begin(), uniq.end());
   uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
-  std::vector<int64_t> group_start;
-  for (size_t i = 0; i < uniq.size(); ++i)
-    if (i == 0 || (uniq[i] >> 32) != (uniq[i - 1] >> 32)) group_start.push_back(int64_t(i));
-  group_start.push_back(int64_t(uniq.size()));
-  const int64_t n_groups = int64_t(group_start.size()) - 1;
 
-  // 3. Green flag of each distinct pair: tracked tokens (one or a few per seed), or a built
-  //    prefix for seeds with many tokens.
+  // 3. Green flag of each distinct pair: one generator stream per seed (tracked tokens, or a
+  //    built prefix for seeds with many tokens).
   const int64_t steps = c.select_head ? c.green_size : c.vocab - c.green_size;
-  std::shared_ptr<const trng::PermTable> table;
-  if (n_groups > 0) table = trng::perm_table(c.vocab, steps);
   std::vector<uint8_t> green(uniq.size(), 0);
-  parallel_for(n_groups, num_threads, [&](int64_t g0, int64_t g1) {
-    std::unique_ptr<trng::PrefixBuilder> builder;
-    uint32_t seeds8[8], toks8[8];
-    int64_t where8[8];
-    uint8_t res8[8];
-    int pending = 0;
-    auto flush = [&]() {
-      trng::in_prefix8(seeds8, toks8, pending, steps, *table, res8);
-      for (int k = 0; k < pending; ++k) green[size_t(where8[k])] = (bool(res8[k]) == c.select_head) ? 1 : 0;
-      pending = 0;
-    };
-    for (int64_t g = g0; g < g1; ++g) {
-      const int64_t a = group_start[size_t(g)], z = group_start[size_t(g + 1)];
-      const uint32_t seed32 = static_cast<uint32_t>(uniq[size_t(a)] >> 32);
-      if (z - a == 1) {  // one token for this seed: follow it, eight seeds at a time
-        seeds8[pending] = seed32;
-        toks8[pending] = static_cast<uint32_t>(uniq[size_t(a)] & 0xFFFFFFFFu);
-        where8[pending] = a;
-        if (++pending == 8) flush();
-        continue;
-      }
-      if (z - a <= trng::kMultiMax) {  // a few tokens: follow each through one shared stream
-        uint32_t toks[trng::kMultiMax];
-        uint8_t res[trng::kMultiMax];
-        const int cnt = static_cast<int>(z - a);
-        for (int k = 0; k < cnt; ++k) toks[k] = static_cast<uint32_t>(uniq[size_t(a + k)] & 0xFFFFFFFFu);
-        trng::in_prefix_multi(seed32, toks, cnt, steps, *table, res);
-        for (int k = 0; k < cnt; ++k) green[size_t(a + k)] = (bool(res[k]) == c.select_head) ? 1 : 0;
-        continue;
-      }
-      if (!builder) builder = std::make_unique<trng::PrefixBuilder>(table);
-      builder->build(seed32, steps);
-      builder->mark_prefix();
-      for (int64_t u = a; u < z; ++u) {
-        const bool in = builder->is_marked(static_cast<uint32_t>(uniq[size_t(u)] & 0xFFFFFFFFu));
-        green[size_t(u)] = (in == c.select_head) ? 1 : 0;
-      }
-      builder->restore();
-    }
-    if (pending) flush();
-  });
+  trng::prefix_flags_sorted(uniq.data(), int64_t(uniq.size()), c.vocab, steps, green.data(), num_threads);
+  if (!c.select_head)
+    for (uint8_t& g : green) g = g ? 0 : 1;
 
   // 4. Per-text counts.
   parallel_for(n_texts, num_threads, [&](int64_t b0, int64_t b1) {

@@ -319,3 +319,39 @@ def test_reading_mode_topk(rng):
     assert res.score_sum == pytest.approx(s, rel=1e-12)
     with pytest.raises(ValueError, match="predictions: expected shape"):
         radioactivity(det, ids, offs, scoring_mode="reading", predictions=top[:-1])
+
+
+@pytest.mark.parametrize("seeding", ["min", "skip"])
+@pytest.mark.parametrize("dedup", ["window+token", "window"])
+def test_table_seedings_dedup_by_seed(seeding, dedup, rng):
+    # min / skip: many windows share a seed; the seed is what prompt exclusion, reading-mode
+    # context and de-duplication compare, so that the scored pairs are distinct trials
+    V, ngram = 67, 3
+    table = rng.permutation(ref.TABLE_SIZE)
+    det = Maryland(V, gamma=0.25, ngram=ngram, seeding=seeding, hashtable=table)
+
+    def ctx(w):
+        return ref.table_seed(seeding, w, 35317, table)
+
+    texts = _corpus(rng, V, 10, 1, 40)
+    prompts = [np.concatenate([t[:6], rng.integers(0, V, 3)]) if len(t) > 6 else rng.integers(0, V, 2) for t in texts]
+    ids, offs = _ragged(texts)
+    pids, poffs = _ragged(prompts)
+    preds = rng.integers(0, V, ids.shape[0])
+    ptexts = [preds[offs[i] : offs[i + 1]] for i in range(len(texts))]
+    for kw, oracle_kw in [
+        ({}, {}),
+        ({"prompts": pids, "prompt_offsets": poffs}, {"prompts": prompts}),
+        ({"scoring_mode": "reading", "predictions": preds}, {"predictions": ptexts}),
+    ]:
+        res = radioactivity(det, ids, offs, dedup=dedup, **kw)
+        pairs = ref.radioactivity_pairs(texts, ngram, dedup=dedup, context=ctx, **oracle_kw)
+        assert res.num_tokens_scored == len(pairs), kw.keys()
+        toks = preds if "predictions" in kw else ids
+        got = [(tuple(ids[p - ngram : p].tolist()), int(toks[p])) for p in res.scored_positions]
+        assert got == pairs
+        s = sum(ref.pair_score("maryland", w, t, vocab=V, seed=0, gamma=0.25, window_seed=ctx(w)) for w, t in pairs)
+        assert res.num_green_tokens == s
+        seeds = [ctx(w) for w, _ in pairs]
+        keys = seeds if dedup == "window" else list(zip(seeds, [t for _, t in pairs]))
+        assert len(set(keys)) == len(keys)

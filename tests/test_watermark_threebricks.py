@@ -258,7 +258,7 @@ def test_errors():
     with pytest.raises(ValueError, match="scoring"):
         Maryland(100).detect(list(range(10)), scoring="v3")
     with pytest.raises(ValueError, match="seeding"):
-        Maryland(100, seeding="additive")
+        Maryland(100, seeding="xor")
     with pytest.raises(ValueError, match="gamma"):
         Maryland(100, gamma=0.001)
     with pytest.raises(TypeError, match="gamma"):
@@ -279,3 +279,351 @@ def test_errors():
         Aaronson(100).processor()([1, 2], np.zeros(100))
     with pytest.raises(ValueError, match="windows"):
         Maryland(100, ngram=2).window_seeds(np.zeros((3, 3), dtype=np.int64))
+
+
+# -- table seedings (min / additive / skip) ----------------------------------------------------------
+
+SEEDING_DATA = Path(__file__).parent / "data" / "watermark" / "threebricks_seeding.json"
+
+
+def _seeding_cases():
+    return json.loads(SEEDING_DATA.read_text())["cases"]
+
+
+def _make_seeded(c, **over):
+    kw = dict(ngram=c["ngram"], seed=c["seed"], seeding=c["seeding"], salt_key=c["salt_key"],
+              hashtable=c["hashtable_seed"])
+    kw.update(over)
+    if c["scheme"] == "maryland":
+        return Maryland(c["vocab_size"], gamma=c["gamma"], **kw)
+    return Aaronson(c["vocab_size"], **kw)
+
+
+def _all_windows(ids, n):
+    return np.stack([ids[k - n : k] for k in range(n, len(ids))]) if len(ids) > n else np.zeros((0, n), np.int64)
+
+
+def _sha(a):
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(a, dtype="<i8").tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "case", _seeding_cases(),
+    ids=lambda c: f"{c['scheme']}-{c['seeding']}-V{c['vocab_size']}-n{c['ngram']}-salt{c['salt_key']}-P{c['payload_max']}")
+def test_seeding_compat_vectors(case):
+    det = _make_seeded(case)
+    V, n, P = case["vocab_size"], case["ngram"], case["payload_max"]
+    assert det.hashtable[:8].tolist() == case["hashtable_head"]
+    assert _sha(det.hashtable) == case["hashtable_sha256"]
+    for ti, t in enumerate(case["texts"]):
+        ids = np.asarray(t["ids"], dtype=np.int64)
+        where = f"text {ti}"
+        # the generator's seed at every position t >= ngram (window ids[t - ngram : t])
+        win = _all_windows(ids, n)
+        np.testing.assert_array_equal(det.window_seeds(win).astype(np.int64), t["seeds"], err_msg=where)
+        # its sample-time score of each scored token, for every payload (bit for bit)
+        w, tok = win[1:], ids[n + 1 :]
+        for j in range(P + 1):
+            shifted = (tok + j) % V
+            if case["scheme"] == "maryland":
+                got = det.pair_scores(w, shifted).astype(int)
+                np.testing.assert_array_equal(got, [int(s[j]) for s in t["token_scores"]], err_msg=where)
+            else:
+                got = det.uniforms(w, shifted)
+                np.testing.assert_array_equal(got, [s[j] for s in t["token_scores"]], err_msg=where)
+        for scoring, r in t["scoring"].items():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RepeatedNgramWarning)
+                res = det.detect_batch([ids], scoring=scoring, payload_max=P, return_mask=True)[0]
+            where = f"text {ti}, scoring {scoring}"
+            assert res.num_tokens_scored == r["num_scored"], where
+            k = res.payload if P else 0
+            if P:
+                assert res.payload == r["decoded_payload"], where
+                ref_p = r["adjusted_p_value"]
+            else:
+                ref_p = r["p_values"][0]
+            if case["scheme"] == "maryland":
+                assert res.num_green_tokens == round(r["score_sums"][k]), where
+            else:
+                assert res.score_sum == pytest.approx(r["score_sums"][k], rel=2e-6, abs=1e-5), where
+            if ref_p > 1e-30:
+                assert res.p_value == pytest.approx(ref_p, rel=2e-4), where
+            else:
+                assert res.p_value < 1e-25, where
+            if scoring == "v2" and P == 0:
+                mine = res.green_token_mask[res.scored_token_mask].astype(np.float64)
+                ts = np.asarray(r["token_scores_payload0"])
+                if case["scheme"] == "maryland":
+                    np.testing.assert_array_equal(mine, ts, err_msg=where)
+                else:
+                    np.testing.assert_allclose(mine, ts, rtol=1e-6, atol=1e-6, err_msg=where)
+
+
+@pytest.mark.parametrize("case", _seeding_cases(), ids=lambda c: f"{c['scheme']}-{c['seeding']}-V{c['vocab_size']}")
+def test_seeding_generation_matches_reference(case):
+    det = _make_seeded(case)
+    V, n = case["vocab_size"], case["ngram"]
+    wm = case["texts"][3]["ids"]
+    res = det.detect(wm, scoring="v2", payload_max=case["payload_max"])
+    assert res.p_value_exact < 1e-10
+    if case["payload_max"]:
+        assert res.payload == case["gen_payload"]
+    if case["scheme"] == "maryland":
+        pr = case["processor"]
+        out = det.processor(pr["delta"], payload=pr["payload"])(pr["prefix"], np.zeros(V, np.float32))
+        boosted = np.flatnonzero(out > 0)
+        assert boosted.size == pr["num_boosted"] and _sha(boosted) == pr["boosted_sha256"]
+        return
+    # the reference's OpenaiGenerator picked every token of the watermarked text from logits
+    # standard_normal(V) * 2 (float32, NumPy generator gen_seed); the sampler picks the same ones
+    rng = np.random.default_rng(case["gen_seed"])
+    assert rng.integers(0, V, n + 2).tolist() == wm[: n + 2]
+    samp = det.processor(0.8, 0.95, payload=case["gen_payload"])
+    for k in range(n + 2, len(wm)):
+        logits = (rng.standard_normal(V) * 2.0).astype(np.float32)
+        assert int(np.argmax(samp(np.asarray(wm[:k]), logits))) == wm[k], k
+
+
+@pytest.mark.parametrize("seeding", ["min", "additive", "skip"])
+def test_table_seeds_match_oracle(seeding, rng):
+    table = rng.permutation(ref.TABLE_SIZE)
+    for salt in (35317, 2**62 + 3, -(2**63), 2**63 - 1, -7919, 0):
+        det = Maryland(500, ngram=3, seeding=seeding, salt_key=salt, hashtable=table)
+        w = rng.integers(0, 500, (40, 3))
+        w[0] = [499, 499, 499]
+        got = det.window_seeds(w)
+        assert got.dtype == np.uint64
+        assert [int(x) for x in got] == [ref.table_seed(seeding, row, salt, table) for row in w]
+
+
+@pytest.mark.parametrize("scheme", ["maryland", "aaronson"])
+@pytest.mark.parametrize("seeding", ["min", "skip"])
+@pytest.mark.parametrize("scoring", ["none", "v1", "v2"])
+def test_table_seeding_detection_matches_oracle(scheme, seeding, scoring, rng):
+    V, ngram, gamma = 89, 3, 0.3
+    table = rng.permutation(ref.TABLE_SIZE)
+    kw = dict(ngram=ngram, seeding=seeding, salt_key=35317, hashtable=table)
+    det = Maryland(V, gamma=gamma, **kw) if scheme == "maryland" else Aaronson(V, **kw)
+
+    def seed_of(w):
+        return ref.table_seed(seeding, w, 35317, table)
+
+    bank = rng.integers(0, V, 8)
+    for _ in range(3):
+        ids = np.concatenate([rng.integers(0, V, 12), np.tile(bank[:5], 4), rng.integers(0, 6, 14)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RepeatedNgramWarning)
+            res = det.detect(ids, scoring=scoring, payload_max=2)
+        pairs = ref.scored(ids, ngram, scoring)
+        tr = pairs if scoring == "none" else ref.trials(pairs, seed_of)
+
+        def sums(ps):
+            return [sum(ref.pair_score(scheme, w, t, vocab=V, seed=0, gamma=gamma, payload=p, window_seed=seed_of(w))
+                        for w, t in ps) for p in range(3)]
+
+        s_all, s_tr = sums(pairs), sums(tr)
+        n, m = len(pairs), len(tr)
+        assert res.num_tokens_scored == n and res.num_trials == m
+        assert res.num_repeated == n - len(ref.trials(pairs, seed_of))
+        if scheme == "maryland":
+            pv = [max(special.betainc(s, n - s + 1, gamma), 1e-200) for s in s_all]
+            best = int(np.argmin(pv))
+            ex = stats.binom.sf(s_tr[best] - 1, m, int(gamma * V) / V) if s_tr[best] > 0 else 1.0
+            assert res.num_green_tokens == s_all[best] and res.num_green_trials == s_tr[best]
+        else:
+            pv = [max(special.gammaincc(n, s), 1e-200) for s in s_all]
+            best = int(np.argmin(pv))
+            ex = special.gammaincc(m, s_tr[best])
+            assert res.score_sum == pytest.approx(s_all[best], rel=1e-12)
+            assert res.trial_score_sum == pytest.approx(s_tr[best], rel=1e-12)
+        assert res.payload == best
+        assert res.p_value_exact == pytest.approx(min(1.0, 3 * ex), rel=1e-9)
+
+
+def test_min_seeding_shares_seeds_between_windows():
+    # with min seeding the seed is that of the window's token with the smallest table value: the
+    # windows (a, x) and (a, y) share it whenever a wins, and a (seed, token) trial then repeats
+    # under v1 and v2 although the windows differ
+    det = Maryland(1000, gamma=0.25, ngram=2, seeding="min", hashtable=0)
+    tab = det.hashtable
+    hv = lambda t: int(tab[(35317 * t) % 1_000_003])  # noqa: E731
+    a = min(range(1000), key=hv)  # the token with the smallest hashed value wins every window
+    ids = np.array([1, a, 5, 7, a, 9, 7, a, 11, 7], dtype=np.int64)
+    s = det.window_seeds(np.array([[a, 5], [9, a], [a, 11]]))
+    assert len(set(s.tolist())) == 1
+    res = det.detect(ids, scoring="v2")
+    # scored (v2): (a,5)->7, (5,7)->a, (7,a)->9, (a,9)->7, (9,7)->a, (7,a)->11, (a,11)->7: the
+    # windows with a share one seed, so the three pairs with token 7 are one trial
+    pairs = ref.scored(ids, 2, "v2")
+    seeds = [int(det.window_seeds(np.array([w]))[0]) for w, _ in pairs]
+    distinct = {(sd, t) for sd, (_, t) in zip(seeds, pairs)}
+    assert res.num_tokens_scored == len(pairs)
+    assert res.num_trials == len(distinct) < len(pairs)
+    assert res.num_repeated == len(pairs) - len(distinct)
+
+
+def test_hashtable_forms_agree_and_validate(tmp_path, rng):
+    from fingerprint.watermark import torch_randperm
+
+    table = torch_randperm(1234, 1_000_003)
+    ids = rng.integers(0, 32000, 300)
+    a = Aaronson(32000, ngram=2, seeding="additive", hashtable=1234)
+    b = Aaronson(32000, ngram=2, seeding="additive", hashtable=table)
+    np.save(tmp_path / "t.npy", table)
+    c = Aaronson(32000, ngram=2, seeding="additive", hashtable=str(tmp_path / "t.npy"))
+    ra, rb, rc = (d.detect(ids, scoring="v2") for d in (a, b, c))
+    assert ra.score_sum == rb.score_sum == rc.score_sum
+    assert a.hashtable_seed == 1234 and b.hashtable_seed is None
+    # default: the seed argument (the global torch seed of three_bricks' main_eval.py)
+    d = Maryland(32000, seed=1234, seeding="skip")
+    assert d.hashtable_seed == 1234 and np.array_equal(d.hashtable, table)
+    assert "hashtable=1234" in repr(d) and d.detect(ids).meta["hashtable_seed"] == 1234
+    assert not d.hashtable.flags.writeable
+    with pytest.raises(ValueError, match=r"hashtable: expected a 1-D array of 1000003 entries"):
+        Maryland(100, seeding="min", hashtable=np.arange(10))
+    bad = table.copy()
+    bad[5] = bad[6]
+    with pytest.raises(ValueError, match=r"hashtable: expected a permutation of range\(1000003\); \d+ occurs 2 times"):
+        Maryland(100, seeding="min", hashtable=bad)
+    bad[5] = -1
+    with pytest.raises(ValueError, match=r"hashtable\[5\] = -1 is out of range"):
+        Maryland(100, seeding="min", hashtable=bad)
+    with pytest.raises(TypeError, match="hashtable: expected an int seed or an integer array"):
+        Maryland(100, seeding="min", hashtable=table.astype(np.float64))
+    with pytest.raises(ValueError, match="hashtable: only used by the seedings"):
+        Maryland(100, seeding="hash", hashtable=0)
+    with pytest.raises(ValueError, match=r"hashtable: expected the path of a .npy file"):
+        Maryland(100, seeding="min", hashtable="table.txt")
+    with pytest.raises(FileNotFoundError, match="hashtable: no such file"):
+        Maryland(100, seeding="min", hashtable=str(tmp_path / "missing.npy"))
+    with pytest.raises(ValueError, match=r"salt_key: expected an integer in \[-9223372036854775808"):
+        Maryland(100, seeding="skip", salt_key=2**63)
+    with pytest.raises(ValueError, match="hashtable: expected an integer in"):
+        Maryland(100, seeding="skip", hashtable=2**64)
+
+
+def test_table_seeding_threads(rng):
+    det = Maryland(32000, gamma=0.25, ngram=3, seeding="min", hashtable=5)
+    texts = [rng.integers(0, 32000, int(n)) for n in rng.integers(0, 90, 25)]
+    r1 = det.detect_batch(texts, scoring="v1", num_threads=1, payload_max=2)
+    r2 = det.detect_batch(texts, scoring="v1", num_threads=2, payload_max=2)
+    for k, v in r1.to_dict().items():
+        np.testing.assert_array_equal(v, r2.to_dict()[k], err_msg=k)
+
+
+def _h0_table_seeding(det_factory, ids, offs, n_keys=10):
+    """(p_value_exact, exact binomial p over the reference's scored tokens) of every text (Maryland;
+    Aaronson: p_value_exact twice), the texts split among n_keys hash tables: under one table, min /
+    skip seeds take at most V values, so (seed, token) pairs recur between texts and their p-values
+    are dependent (each is valid; their count would be over-dispersed)."""
+    B = len(offs) - 1
+    exact, by_window = np.empty(B), np.empty(B)
+    cuts = np.linspace(0, B, n_keys + 1).astype(int)
+    for k in range(n_keys):
+        a, b = cuts[k], cuts[k + 1]
+        det = det_factory(k)
+        res = det.detect_batch(ids[offs[a] : offs[b]], offs[a : b + 1] - offs[a], scoring="v2")
+        assert not res.too_short.any()
+        exact[a:b] = res.p_value_exact
+        if isinstance(det, Maryland):
+            g, n = res.num_green_tokens, res.num_tokens_scored
+            by_window[a:b] = np.where(g > 0, stats.binom.sf(g - 1, n, det.null_probability), 1.0)
+        else:
+            by_window[a:b] = res.p_value_exact
+    return exact, by_window
+
+
+@pytest.mark.parametrize("seeding", ["min", "additive", "skip"])
+def test_h0_maryland_table_seedings(seeding):
+    rng = np.random.default_rng(40 + len(seeding))
+    ids, offs = _uniform_texts(rng, 1000, 10_000, 5, 80)
+    p, _ = _h0_table_seeding(lambda k: Maryland(1000, gamma=0.25, ngram=3, seeding=seeding, hashtable=k), ids, offs)
+    _assert_valid(p, f"maryland {seeding} uniform")
+    ids, offs = _natural_texts(rng, 1000, 10_000, 10, 100)
+    ids = _relabel(rng, ids, offs, 1000)
+    p, p_window = _h0_table_seeding(
+        lambda k: Maryland(1000, gamma=0.25, ngram=3, seeding=seeding, hashtable=100 + k), ids, offs)
+    _assert_valid(p, f"maryland {seeding} natural v2")
+    if seeding == "min":
+        # the same exact tail over the reference's v2 tokens (de-duplicated by window, not by seed)
+        # counts shared-seed trials again: far too many rejections at 0.001 (0.0030 here, p_value_exact 0.0003)
+        n = p_window.shape[0]
+        assert stats.binom.sf(int((p_window <= 0.001).sum()) - 1, n, 0.001) < 1e-6
+
+
+def test_h0_aaronson_min_seeding_ks():
+    rng = np.random.default_rng(44)
+    ids, offs = _natural_texts(rng, 1000, 10_000, 10, 100)
+    ids = _relabel(rng, ids, offs, 1000)
+    p, _ = _h0_table_seeding(lambda k: Aaronson(1000, ngram=4, seeding="min", hashtable=k), ids, offs)
+    _assert_valid(p, "aaronson min natural v2")
+    assert stats.kstest(p, "uniform").pvalue > 0.01
+
+
+def test_first_occurrence_matches_row_unique(rng):
+    from fingerprint.watermark.threebricks import first_occurrence
+
+    def slow(keys):
+        seen, out = set(), []
+        for row in map(tuple, keys.tolist()):
+            out.append(row not in seen)
+            seen.add(row)
+        return np.array(out, dtype=bool)
+
+    for trial in range(200):
+        n, k = int(rng.integers(0, 120)), int(rng.integers(1, 8))
+        kind = trial % 4
+        if kind == 0:
+            a = rng.integers(0, 4, (n, k))
+        elif kind == 1:  # the whole int64 range: columns are ranked
+            a = rng.integers(-(2**63), 2**63 - 1, (n, k), dtype=np.int64, endpoint=True)
+        elif kind == 2:  # token-like columns: packed, then the prefix ranked
+            a = rng.integers(0, 50_257, (n, k))
+        else:
+            a = rng.integers(-3, 3, (n, k)) * 2**61
+        a = np.asarray(a, dtype=np.int64)
+        if n > 3:
+            a[n // 2], a[-1] = a[1], a[0]
+        np.testing.assert_array_equal(first_occurrence(a), slow(a), err_msg=f"trial {trial}")
+    assert first_occurrence(np.zeros((0, 3), np.int64)).shape == (0,)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_grouped_draws_match_direct_draws(threads, rng):
+    # skip seeding: every window starting with token a shares one seed. Seeds with 1, a few
+    # (<= 16 / <= 64) and hundreds of distinct tokens take different paths in the kernels
+    # (tracked tokens, a shared stream, a built prefix or a filled block); all equal direct draws.
+    from fingerprint.watermark import torch_rand, torch_randperm
+
+    V = 1000
+    mar = Maryland(V, gamma=0.25, ngram=2, seeding="skip", hashtable=3)
+    aar = Aaronson(V, ngram=2, seeding="skip", hashtable=3)
+    w = np.concatenate([np.stack([np.full(n, a), rng.integers(0, V, n)], axis=1)
+                        for a, n in ((1, 1), (2, 5), (3, 40), (4, 600))] + [rng.integers(0, V, (50, 2))])
+    tok = rng.integers(0, V, w.shape[0])
+    seeds = mar.window_seeds(w)
+    for P in (1, 3, 25):
+        flags = mar._pair_scores(np.ascontiguousarray(w), tok, P, threads)
+        unif = aar._seed_scores(seeds, tok, P, threads)
+        for i in range(0, w.shape[0], 7):
+            s = int(seeds[i])
+            green = set(torch_randperm(s, V, 250).tolist())
+            r = torch_rand(s, V).astype(np.float64)
+            for p in range(P):
+                t = (tok[i] + p) % V
+                assert flags[i, p] == (t in green), (i, p)
+                assert unif[i, p] == pytest.approx(-np.log1p(-r[t]), rel=1e-15), (i, p)
+
+
+def test_table_seeding_from_spec(tmp_path):
+    from fingerprint.watermark import from_spec, torch_randperm
+
+    d = from_spec("maryland:gamma=0.25,ngram=2,seeding=min,hashtable=5", vocab_size=1000)
+    assert d.seeding == "min" and d.hashtable_seed == 5
+    np.save(tmp_path / "table.npy", torch_randperm(5, 1_000_003))
+    spec = {"scheme": "aaronson", "ngram": 2, "seeding": "min", "hashtable": str(tmp_path / "table.npy")}
+    e = from_spec(json.dumps(spec), vocab_size=1000)  # a JSON spec: the short form splits values at "/"
+    assert np.array_equal(e.hashtable, d.hashtable) and e.hashtable_seed is None

@@ -8,7 +8,7 @@
   (current hashing) and transformers (older hashing) compute them (``compat=``), with exact tests
   and a tournament-sampling processor.
 - :class:`Maryland`, :class:`Aaronson`: facebookresearch/three_bricks' green-list and Gumbel-trick
-  watermarks (``hash`` seeding, scoring none/v1/v2, multi-bit payloads).
+  watermarks (``hash``, ``min``, ``additive`` and ``skip`` seedings, scoring none/v1/v2, multi-bit payloads).
 - :func:`radioactivity`: corpus-scale radioactivity test (Sander et al. 2024) with de-duplication,
   prompt exclusion, window filters, reading mode and multiple-testing adjustment.
 - :func:`torch_randperm`, :func:`torch_rand`, :func:`torch_randint`, :func:`torch_random32`: PyTorch's CPU generator,

@@ -37,8 +37,16 @@ Which pairs are scored
    Without it, a repeated pair is the same Bernoulli (or Exp) trial counted again and the p-value
    is not valid; it is therefore not offered.
 
+three_bricks' table seedings (Maryland / Aaronson with ``seeding="min" | "additive" | "skip"``):
+distinct windows often share a seed (see :mod:`fingerprint.watermark.threebricks`), and a pair's
+score depends only on (seed, token). For them, 2 and 3 (and reading mode's context check) compare
+the window's seed instead of the window: a window whose seed is that of a prompt window is not
+scored, and ``dedup`` keeps the first (seed, token) pair (``"window"``: the first seed).
+``filter_windows`` still selects windows.
+
 Under H0 (the suspect's tokens do not depend on the key), the scores of distinct (window, token)
-pairs are independent (distinct windows have independent seeds, up to 2**-32 collisions), so the
+pairs are independent (distinct windows have independent seeds, up to 2**-32 collisions, with
+hash seeding; distinct (seed, token) pairs with the table seedings), so the
 green count is Binomial(N, int(gamma V) / V) (Maryland, KGW) and the score sum Gamma(N, 1) or
 smaller (Aaronson): ``p_value_exact`` is the exact tail, and the ``checkpoints`` give it as tokens
 accrue (cumulative in corpus order). ``p_value`` is the reference library's formula.
@@ -171,7 +179,10 @@ class _Adapter:
             self.self_salt = False
             self.kind = "aaronson" if isinstance(det, Aaronson) else "maryland"
             self.start = det.ngram + 1
+            # table seedings: many windows share a seed, and the seed is the unit of the trial
+            self.by_seed = det.seeding != "hash"
         elif isinstance(det, KGW):
+            self.by_seed = False
             if det.bos_token_id is not None:
                 raise ValueError("detector: KGW with bos_token_id is not supported here; strip BOS tokens from ids first")
             self.self_salt = bool(det.self_salt)
@@ -182,6 +193,19 @@ class _Adapter:
             self.start = det.ngram_len - 1
         else:
             raise TypeError(f"detector: expected Maryland, Aaronson or KGW, got {type(det).__name__}")
+
+    @property
+    def context_width(self) -> int:
+        """Columns of :meth:`contexts`."""
+        return 1 if self.by_seed else self.width
+
+    def contexts(self, windows: np.ndarray) -> np.ndarray:
+        """[m, context_width] int64: what a pair's score depends on besides the token (the window,
+        or its seed for three_bricks' table seedings)."""
+        if not self.by_seed:
+            return windows
+        seeds = self.det._seeds(np.ascontiguousarray(windows), 1)
+        return seeds.astype(np.int64).reshape(-1, 1)
 
     def scores(self, windows: np.ndarray, tokens: np.ndarray, nthreads: int) -> np.ndarray:
         d = self.det
@@ -296,8 +320,8 @@ class RadioactivityPlan:
 
     @property
     def key_width(self) -> int:
-        """Columns of :meth:`dedup_keys`: the window, plus the token unless ``dedup="window"``."""
-        return self.width + (self.dedup != "window")
+        """Columns of :meth:`dedup_keys`: the window (or its seed), plus the token unless ``dedup="window"``."""
+        return self.ad.context_width + (self.dedup != "window")
 
     def candidate_pairs(self, ids: object, offsets: object = None, *, prompts: object = None,
                         prompt_offsets: object = None, predictions: object = None):
@@ -349,8 +373,8 @@ class RadioactivityPlan:
             ppos = np.concatenate([ppos, last_t[has]])
             ptext = np.concatenate([ptext, np.flatnonzero(has).astype(np.int64)])
             pwin = _windows(pa, ppos, w)
-            in_prompt = _rows_in(np.concatenate([text[:, None], win], axis=1),
-                                 np.concatenate([ptext[:, None], pwin], axis=1))
+            in_prompt = _rows_in(np.concatenate([text[:, None], self.ad.contexts(win)], axis=1),
+                                 np.concatenate([ptext[:, None], self.ad.contexts(pwin)], axis=1))
             n_prompt = int((keep & in_prompt).sum())
             keep &= ~in_prompt
         elif prompt_offsets is not None:
@@ -359,7 +383,7 @@ class RadioactivityPlan:
             # windows at every position >= w of the text; skip t if its window occurred at an earlier one
             apos, atext = _candidates(offs, w - 1)
             awin = _windows(a, apos, w)
-            first = first_occurrence(np.concatenate([atext[:, None], awin], axis=1))
+            first = first_occurrence(np.concatenate([atext[:, None], self.ad.contexts(awin)], axis=1))
             first_pos = np.zeros(a.shape[0], dtype=bool)
             first_pos[apos[first]] = True
             fresh = first_pos[pos]
@@ -371,7 +395,8 @@ class RadioactivityPlan:
 
     def dedup_keys(self, win: np.ndarray, tok: np.ndarray) -> np.ndarray:
         """[m, key_width] int64 rows; a pair is scored only at the first occurrence of its row."""
-        key = win if self.dedup == "window" else np.concatenate([win, tok[:, None]], axis=1)
+        ctx = self.ad.contexts(win)
+        key = ctx if self.dedup == "window" else np.concatenate([ctx, tok[:, None]], axis=1)
         return np.ascontiguousarray(key, dtype=np.int64)
 
     def scores(self, win: np.ndarray, tok: np.ndarray, num_threads: int | None = None) -> np.ndarray:
