@@ -15,15 +15,19 @@ struct V {
   static F load(const fp::f16_t* p) { return fp::half_to_float(p->bits); }
   static F load(const fp::bf16_t* p) { return fp::bf16_to_float(p->bits); }
   static F add(F a, F b) { return a + b; }
+  static F add_if(M m, F a, F x) { return m ? a + x : a; }
   static F sub(F a, F b) { return a - b; }
   static F mul(F a, F b) { return a * b; }
   static F div(F a, F b) { return a / b; }
   static F fmadd(F a, F b, F c) { return a * b + c; }
+  static F fnmadd(F a, F b, F c) { return c - a * b; }
   static F max(F a, F b) { return a > b ? a : b; }
   static F abs(F a) { return std::fabs(a); }
   static F exp(F x) { return std::exp(x); }
   static F log(F x) { return std::log(x); }
-  static F exp_clean(F x) { return std::exp(x); }
+  // std::exp is right for every input (0 below the range, +inf above, NaN for NaN).
+  static constexpr bool kExpTotal = true;
+  static F exp_fast(F x) { return std::exp(x); }
   static F min(F a, F b) { return a < b ? a : b; }
   static float hmin(F a) { return a; }
   static M gt(F a, F b) { return a > b; }
