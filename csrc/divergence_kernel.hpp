@@ -23,7 +23,7 @@
 
 namespace {
 
-constexpr int64_t BLK = 16;
+constexpr int64_t BLK = 32;
 using F = V::F;
 using M = V::M;
 
