@@ -268,23 +268,35 @@ inline bool fast_chunk(const TP* cp, const TQ* cq, int64_t nv, float tp, float t
   F mp = V::set1(r.mp), mq = V::set1(r.mq);
   F bmp, bmq;
   int64_t above_p, above_q;
+  auto one = [&](auto excl, F x, F y) {
+    bmp = V::max(x, bmp);  // a NaN lane keeps the running max: NaN shows in the sums
+    bmq = V::max(y, bmq);
+    if (RANGE) {
+      vnp = V::min(x, vnp);
+      vnq = V::min(y, vnq);
+    }
+    if (RANK) {
+      above_p += V::count(V::gt(x, vtp));
+      above_q += V::count(V::gt(y, vtq));
+    }
+    s.template add<false, decltype(excl)::value>(x, y);
+  };
   auto block = [&](auto excl, int64_t v, int64_t end) {
     bmp = bmq = V::set1(-INFINITY);
     above_p = above_q = 0;
-    for (int64_t i = v; i < end; ++i) {
-      const F x = V::load(cp + i * V::W), y = V::load(cq + i * V::W);
-      bmp = V::max(x, bmp);  // a NaN lane keeps the running max: NaN shows in the sums
-      bmq = V::max(y, bmq);
-      if (RANGE) {
-        vnp = V::min(x, vnp);
-        vnq = V::min(y, vnq);
+    int64_t i = v;
+    // Both rows bfloat16: two vectors from one load each, in the same lane order for both rows
+    // (which is all the sums, maxima and counts need).
+    if constexpr (std::is_same<TP, bf16_t>::value && std::is_same<TQ, bf16_t>::value) {
+      for (; i + 2 <= end; i += 2) {
+        F x0, x1, y0, y1;
+        V::load2_any_order(cp + i * V::W, x0, x1);
+        V::load2_any_order(cq + i * V::W, y0, y1);
+        one(excl, x0, y0);
+        one(excl, x1, y1);
       }
-      if (RANK) {
-        above_p += V::count(V::gt(x, vtp));
-        above_q += V::count(V::gt(y, vtq));
-      }
-      s.template add<false, decltype(excl)::value>(x, y);
     }
+    for (; i < end; ++i) one(excl, V::load(cp + i * V::W), V::load(cq + i * V::W));
   };
   using No = std::false_type;
   using Yes = std::true_type;

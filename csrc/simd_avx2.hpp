@@ -19,6 +19,12 @@ struct V {
     __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
   }
+  // 2W bfloat16 values as two vectors, lanes in some fixed order (even elements, then odd).
+  static void load2_any_order(const fp::bf16_t* p, F& a, F& b) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    a = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+    b = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(int(0xffff0000u))));
+  }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static F add_if(M m, F a, F x) { return _mm256_add_ps(a, _mm256_and_ps(m, x)); }  // a + (m ? x : 0)
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }

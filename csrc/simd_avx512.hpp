@@ -19,6 +19,12 @@ struct V {
     __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   }
+  // 2W bfloat16 values as two vectors, lanes in some fixed order (even elements, then odd).
+  static void load2_any_order(const fp::bf16_t* p, F& a, F& b) {
+    const __m512i w = _mm512_loadu_si512(p);
+    a = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+    b = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(int(0xffff0000u))));
+  }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F add_if(M m, F a, F x) { return _mm512_mask_add_ps(a, m, a, x); }  // a + (m ? x : 0)
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }

@@ -14,6 +14,11 @@ struct V {
   static F load(const float* p) { return *p; }
   static F load(const fp::f16_t* p) { return fp::half_to_float(p->bits); }
   static F load(const fp::bf16_t* p) { return fp::bf16_to_float(p->bits); }
+  // 2W bfloat16 values as two vectors, lanes in some fixed order.
+  static void load2_any_order(const fp::bf16_t* p, F& a, F& b) {
+    a = load(p);
+    b = load(p + 1);
+  }
   static F add(F a, F b) { return a + b; }
   static F add_if(M m, F a, F x) { return m ? a + x : a; }
   static F sub(F a, F b) { return a - b; }
