@@ -5,11 +5,12 @@
 // Per row, one sweep over memory, chunk by chunk (online maximum, as in flash attention):
 //   A  max of p and q, NaN/+inf detection, rank counts (tokens strictly above the target);
 //   B  sums of exp(x - max) and of the first moments that give entropy, KL and cross-entropy,
-//      computed on the chunk while it is in L1 and rescaled when a maximum rises;
+//      rescaled when a maximum rises (A and B fused; see "Sweep A+B" below);
 //   C  (only for JS, TV and the variances) a second sweep over the normalised distributions.
 // Exponentials and products are computed in float32; each term is accumulated in float32 over
 // blocks of BLK vectors and then into float64 accumulators (relative error ~1e-7 per sum).
-// Terms where the weighting probability is exactly zero are masked, so -inf logits are allowed.
+// Terms where the weighting probability is exactly zero are masked (careful path), so -inf
+// logits are allowed.
 
 #ifndef FP_ALWAYS_INLINE
 #if defined(__GNUC__) || defined(__clang__)
