@@ -2,6 +2,7 @@
 #include <immintrin.h>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "divergence.hpp"
 

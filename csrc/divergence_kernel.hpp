@@ -5,15 +5,26 @@
 // Per row, one sweep over memory, chunk by chunk (online maximum, as in flash attention):
 //   A  max of p and q, NaN/+inf detection, rank counts (tokens strictly above the target);
 //   B  sums of exp(x - max) and of the first moments that give entropy, KL and cross-entropy,
-//      computed on the chunk while it is in L1 and rescaled when a maximum rises;
+//      rescaled when a maximum rises (A and B fused; see "Sweep A+B" below);
 //   C  (only for JS, TV and the variances) a second sweep over the normalised distributions.
 // Exponentials and products are computed in float32; each term is accumulated in float32 over
 // blocks of BLK vectors and then into float64 accumulators (relative error ~1e-7 per sum).
-// Terms where the weighting probability is exactly zero are masked, so -inf logits are allowed.
+// Terms where the weighting probability is exactly zero are masked (careful path), so -inf
+// logits are allowed.
+
+#ifndef FP_ALWAYS_INLINE
+#if defined(__GNUC__) || defined(__clang__)
+#define FP_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define FP_ALWAYS_INLINE __forceinline
+#else
+#define FP_ALWAYS_INLINE inline
+#endif
+#endif
 
 namespace {
 
-constexpr int64_t BLK = 16;
+constexpr int64_t BLK = 32;
 using F = V::F;
 using M = V::M;
 
@@ -49,149 +60,297 @@ inline void sweep(const TP* xp, const TQ* xq, int64_t n, Body&& body, Flush&& fl
   }
 }
 
-// Sweep A+B, fused: the row is read once from memory in chunks of CHUNK elements that stay in
-// L1; per chunk, first the maxima, NaN/+inf checks and rank counts, then (SUMS > 0) the sums
-// below relative to the running maxima, rescaled when a later chunk raises a maximum.
-//   sp = sum e^a, sq = sum e^b, d1 = sum e^a (a - b)             (a = x_p - max_p, b = x_q - max_q)
-//   with SUMS == 2 also d2 = sum e^b (b - a), e1 = sum e^a a, e2 = sum e^b b.
+// Sweep A+B: per row the maxima, NaN/+inf checks, rank counts (tokens strictly above the
+// target) and the sums relative to the running maxima (a = x_p - max_p, b = x_q - max_q)
+//   sp = sum e^a, dq = sum (e^b - e^a), d1 = sum e^a (a - b)
+//   with SUMS == 2 also sq = sum e^b, d2 = sum e^b (b - a), e1 = sum e^a a, e2 = sum e^b b,
+// rescaled when a later chunk raises a maximum (online log-sum-exp, as in flash attention).
+//
+// The row is read from memory once, in chunks of CHUNK elements. The fast path takes a chunk's
+// full vectors in one sweep, block by block: the block's maxima (and rank counts) beside its
+// sums, with no range handling and no masks; a block that raises a maximum is redone relative
+// to it, so every exponent is <= 0. The chunk's sums are kept only if every one is finite: NaN
+// or +-inf in x makes e^a (a - b) NaN or infinite whatever e^a is (and where V's exponential is
+// right only on a range, every input must lie within 80 of its maximum). Otherwise, and for the
+// row's last partial vector, the careful path redoes the chunk: maxima, NaN/+inf checks and rank
+// counts, then the sums masking -inf and underflow. So the careful path decides every special
+// case.
+//
+// Terms are summed in float32 over blocks of BLK vectors, then in float64, so that the float32
+// roundings cannot swamp a small result:
+//  - terms e^a equal to 1 (the maxima) are counted apart, exactly: next to a 1, the small terms
+//    of a peaked row would lose about 6e-8 each, which dominates its entropy;
+//  - KL uses log(sq / sp) = log1p(dq / sp): where P and Q are close each e^b - e^a is (nearly)
+//    exact and small, so dq is accurate where sq - sp would be a difference of rounded sums.
 constexpr int64_t CHUNK = 2048;
 
 struct PassAB {
-  float mp = -INFINITY, mq = -INFINITY;
+  float mp = -INFINITY, mq = -INFINITY;  // running maxima: the references of the sums
   bool bad_p = false, bad_q = false;
   int64_t above_p = 0, above_q = 0;
   // A token with a finite logit under one model and -inf under the other: the first model puts
   // positive probability where the second has none, so KL/cross-entropy towards the second are
   // +inf however small that probability is (its float32 exponential may underflow to 0).
   bool only_p = false, only_q = false;
-  float np = INFINITY, nq = INFINITY;  // minima over the full vectors
-  bool clean = false;  // every full vector has x - max >= -80 against the row's final maxima
-  double sp = 0, sq = 0, d1 = 0, d2 = 0, e1 = 0, e2 = 0;
+  float np = INFINITY, nq = INFINITY;  // minima over full vectors (tracked where !V::kExpTotal)
+  bool clean = false;  // every full vector has x - max >= -80 (meaningful where !V::kExpTotal)
+  double sp = 0, sq = 0, dq = 0, d1 = 0, d2 = 0, e1 = 0, e2 = 0;
 };
 
-// Adds one chunk's sums, relative to the current maxima r.mp, r.mq, to r.
-template <int SUMS, bool CLEAN, class TP, class TQ>
-inline void chunk_sums(const TP* cp, const TQ* cq, int64_t len, PassAB& r) {
-  const F zero = V::zero();
-  const F vmp = V::set1(r.mp == -INFINITY ? 0.f : r.mp), vmq = V::set1(r.mq == -INFINITY ? 0.f : r.mq);
-  V::D Dsp = V::dzero(), Dsq = V::dzero(), Dd1 = V::dzero(), Dd2 = V::dzero(), De1 = V::dzero(),
-       De2 = V::dzero();
-  F d1 = zero, d2 = zero, e1 = zero, e2 = zero;
-  const F ninf = V::set1(-INFINITY);
+// Raises the maxima to (at least) cmp, cmq, rescaling the sums. While a model has seen only
+// -inf its sums are 0 and the other model's cross terms are 0 or +inf, which no shift changes:
+// its shift is taken as 0.
+inline void raise_max(PassAB& r, float cmp, float cmq) {
+  if (!(cmp > r.mp || cmq > r.mq)) return;
+  const double dp = (cmp > r.mp && r.mp != -INFINITY) ? double(cmp) - double(r.mp) : 0.0;
+  const double dq = (cmq > r.mq && r.mq != -INFINITY) ? double(cmq) - double(r.mq) : 0.0;
+  const double fp_ = std::exp(-dp), fq_ = std::exp(-dq);
+  r.d1 = fp_ * (r.d1 + (dq - dp) * r.sp);
+  r.d2 = fq_ * (r.d2 + (dp - dq) * r.sq);
+  r.e1 = fp_ * (r.e1 - dp * r.sp);
+  r.e2 = fq_ * (r.e2 - dq * r.sq);
+  r.dq = fq_ * r.dq + (fq_ - fp_) * r.sp;  // fq sq - fp sp, exactly 0 while sq = sp, fq = fp
+  r.sp *= fp_;
+  r.sq *= fq_;
+  if (cmp > r.mp) r.mp = cmp;
+  if (cmq > r.mq) r.mq = cmq;
+}
+
+// Block and chunk accumulators of the sums. add() takes one vector of logits; MASKED handles
+// -inf (e^a = 0 must not multiply an infinite a - b) and records one-sided support.
+template <int SUMS>
+struct Sums {
+  F sp, sq, dq, d1, d2, e1, e2;  // float32 block sums
+  V::D Dsp, Dsq, Ddq, Dd1, Dd2, De1, De2;
+  int64_t ones_p = 0, ones_q = 0;  // terms e^a, e^b equal to 1, kept out of sp, sq (EXCL)
   M only_p = V::none(), only_q = V::none();
+  F vmp, vmq;
+  Sums(float mp, float mq)  // a model with only -inf so far has a zero shift
+      : vmp(V::set1(mp == -INFINITY ? 0.f : mp)), vmq(V::set1(mq == -INFINITY ? 0.f : mq)) {
+    sp = sq = dq = d1 = d2 = e1 = e2 = V::zero();
+    Dsp = Dsq = Ddq = Dd1 = Dd2 = De1 = De2 = V::dzero();
+  }
+  // EXCL keeps the terms equal to 1 out of the float32 sums of sp, sq and counts them instead.
+  template <bool MASKED, bool EXCL>
+  FP_ALWAYS_INLINE void add(F x, F y) {
+    const F one = V::set1(1.0f);
+    const F a = V::sub(x, vmp), b = V::sub(y, vmq);
+    const F ea = MASKED ? V::exp(a) : V::exp_fast(a);
+    const F eb = MASKED ? V::exp(b) : V::exp_fast(b);
+    const F ab = V::sub(a, b);
+    dq = V::add(dq, V::sub(eb, ea));
+    if (EXCL) {
+      const M lp = V::lt(ea, one);  // NaN counts as a one: its row fails anyway
+      sp = V::add_if(lp, sp, ea);
+      ones_p += V::W - V::count(lp);
+      if (SUMS == 2) {
+        const M lq = V::lt(eb, one);
+        sq = V::add_if(lq, sq, eb);
+        ones_q += V::W - V::count(lq);
+      }
+    } else {
+      sp = V::add(sp, ea);
+      if (SUMS == 2) sq = V::add(sq, eb);
+    }
+    if (!MASKED) {
+      d1 = V::fmadd(ea, ab, d1);
+      if (SUMS == 2) {
+        d2 = V::fnmadd(eb, ab, d2);
+        e1 = V::fmadd(ea, a, e1);
+        e2 = V::fmadd(eb, b, e2);
+      }
+    } else {
+      const F zero = V::zero(), ninf = V::set1(-INFINITY);
+      const M fx = V::gt(x, ninf), fy = V::gt(y, ninf);  // finite logits (a pad is -inf)
+      only_p = V::mor(only_p, V::mand(fx, V::eq(y, ninf)));
+      only_q = V::mor(only_q, V::mand(fy, V::eq(x, ninf)));
+      const M ma = V::gt(ea, zero);
+      d1 = V::add(d1, V::keep(ma, V::mul(ea, ab)));
+      if (SUMS == 2) {
+        const M mb = V::gt(eb, zero);
+        d2 = V::sub(d2, V::keep(mb, V::mul(eb, ab)));
+        e1 = V::add(e1, V::keep(ma, V::mul(ea, a)));
+        e2 = V::add(e2, V::keep(mb, V::mul(eb, b)));
+      }
+    }
+  }
+  // Forgets the current block's float32 sums (its counted ones are the caller's to undo).
+  FP_ALWAYS_INLINE void drop_block() { sp = sq = dq = d1 = d2 = e1 = e2 = V::zero(); }
+  FP_ALWAYS_INLINE void flush() {
+    const F zero = V::zero();
+    V::acc(Dsp, sp); V::acc(Ddq, dq); V::acc(Dd1, d1);
+    sp = dq = d1 = zero;
+    if (SUMS == 2) {
+      V::acc(Dsq, sq); V::acc(Dd2, d2); V::acc(De1, e1); V::acc(De2, e2);
+      sq = d2 = e1 = e2 = zero;
+    }
+  }
+  // Adds the flushed totals to r; false if any is not finite.
+  FP_ALWAYS_INLINE bool commit(PassAB& r) const {
+    double t[7] = {V::hsum(Dsp) + double(ones_p), V::hsum(Ddq), V::hsum(Dd1), 0, 0, 0, 0};
+    if (SUMS == 2) {
+      t[3] = V::hsum(Dsq) + double(ones_q);
+      t[4] = V::hsum(Dd2);
+      t[5] = V::hsum(De1);
+      t[6] = V::hsum(De2);
+    }
+    r.sp += t[0]; r.dq += t[1]; r.d1 += t[2];
+    r.sq += t[3]; r.d2 += t[4]; r.e1 += t[5]; r.e2 += t[6];
+    double z = 0;  // x - x is 0 for finite x and NaN for NaN or +-inf
+    for (double v : t) z += v - v;
+    return z == 0.0;
+  }
+};
+
+// Careful path over one chunk (see above).
+template <bool RANK, int SUMS, class TP, class TQ>
+inline void careful_chunk(const TP* cp, const TQ* cq, int64_t len, float tp, float tq, PassAB& r) {
+  M badp = V::none(), badq = V::none();
+  const F inf = V::set1(INFINITY), vtp = V::set1(tp), vtq = V::set1(tq);
+  F vmp = V::set1(-INFINITY), vmq = V::set1(-INFINITY);
+  F vnp = V::set1(INFINITY), vnq = V::set1(INFINITY);
   sweep(cp, cq, len,
-        [&](auto part, F x, F y) {
-          constexpr bool C = CLEAN && decltype(part)::full;  // the padded tail is never clean
-          const F a = V::sub(x, vmp), b = V::sub(y, vmq);
-          const F ea = C ? V::exp_clean(a) : V::exp(a);
-          const F eb = C ? V::exp_clean(b) : V::exp(b);
-          const F ab = V::sub(a, b);
-          // The normalisers go straight to float64: in float32 the small terms beside the
-          // row's maximum (e^0 = 1) would lose about 6e-8 each, which dominates a small KL.
-          V::acc(Dsp, ea);
-          V::acc(Dsq, eb);
-          if (C) {
-            d1 = V::fmadd(ea, ab, d1);
-            if (SUMS == 2) {
-              d2 = V::sub(d2, V::mul(eb, ab));
-              e1 = V::fmadd(ea, a, e1);
-              e2 = V::fmadd(eb, b, e2);
-            }
-          } else {
-            const M fx = V::gt(x, ninf), fy = V::gt(y, ninf);  // finite logits (the pad is -inf)
-            only_p = V::mor(only_p, V::mand(fx, V::eq(y, ninf)));
-            only_q = V::mor(only_q, V::mand(fy, V::eq(x, ninf)));
-            const M ma = V::gt(ea, zero);
-            d1 = V::add(d1, V::keep(ma, V::mul(ea, ab)));
-            if (SUMS == 2) {
-              const M mb = V::gt(eb, zero);
-              d2 = V::sub(d2, V::keep(mb, V::mul(eb, ab)));
-              e1 = V::add(e1, V::keep(ma, V::mul(ea, a)));
-              e2 = V::add(e2, V::keep(mb, V::mul(eb, b)));
-            }
+        [&](auto part, F a, F b) {
+          vmp = V::max(a, vmp);  // a NaN lane keeps the running max; NaN is caught by not_lt
+          vmq = V::max(b, vmq);
+          if (SUMS && decltype(part)::full) {  // the tail's padding is not data
+            vnp = V::min(a, vnp);
+            vnq = V::min(b, vnq);
+          }
+          badp = V::mor(badp, V::not_lt(a, inf));
+          badq = V::mor(badq, V::not_lt(b, inf));
+          if (RANK) {
+            r.above_p += V::count(V::gt(a, vtp));
+            r.above_q += V::count(V::gt(b, vtq));
           }
         },
-        [&] {
-          V::acc(Dd1, d1);
-          d1 = zero;
-          if (SUMS == 2) {
-            V::acc(Dd2, d2); V::acc(De1, e1); V::acc(De2, e2);
-            d2 = e1 = e2 = zero;
-          }
-        });
-  r.only_p = r.only_p || V::any(only_p);
-  r.only_q = r.only_q || V::any(only_q);
-  r.sp += V::hsum(Dsp);
-  r.sq += V::hsum(Dsq);
-  r.d1 += V::hsum(Dd1);
-  if (SUMS == 2) {
-    r.d2 += V::hsum(Dd2);
-    r.e1 += V::hsum(De1);
-    r.e2 += V::hsum(De2);
+        [] {});
+  r.bad_p = r.bad_p || V::any(badp);
+  r.bad_q = r.bad_q || V::any(badq);
+  const float cmp = V::hmax(vmp), cmq = V::hmax(vmq);
+  if (SUMS == 0) {
+    if (cmp > r.mp) r.mp = cmp;
+    if (cmq > r.mq) r.mq = cmq;
+    return;
   }
+  raise_max(r, cmp, cmq);
+  // A chunk is clean when every x - max >= -80: no -inf and no underflow, so the exponentials
+  // need no range handling and no term needs masking (its padded tail is masked all the same).
+  const float cnp = V::hmin(vnp), cnq = V::hmin(vnq);
+  const bool clean = double(cnp) - r.mp >= -80.0 && double(cnq) - r.mq >= -80.0;
+  Sums<SUMS> s(r.mp, r.mq);
+  auto flush = [&] { s.flush(); };
+  if (clean) {
+    sweep(cp, cq, len,
+          [&](auto part, F x, F y) { s.template add<!decltype(part)::full, true>(x, y); }, flush);
+  } else {
+    sweep(cp, cq, len, [&](auto, F x, F y) { s.template add<true, true>(x, y); }, flush);
+  }
+  s.commit(r);
+  r.only_p = r.only_p || V::any(s.only_p);
+  r.only_q = r.only_q || V::any(s.only_q);
+  if (cnp < r.np) r.np = cnp;
+  if (cnq < r.nq) r.nq = cnq;
+}
+
+// Fast path over the nv full vectors of a chunk (see above): one sweep, block by block, with
+// the block's maxima (and rank counts, and minima where V's exponential needs a range) beside
+// the unmasked sums. A block that raises a maximum is redone relative to it (what the chunk
+// summed so far is first folded into r and rescaled), so every exponent is <= 0; a block that
+// holds a maximum is redone keeping its ones apart (EXCL). Returns false, with r as it was, if
+// the chunk must be redone carefully.
+template <bool RANK, int SUMS, class TP, class TQ>
+inline bool fast_chunk(const TP* cp, const TQ* cq, int64_t nv, float tp, float tq, PassAB& r) {
+  constexpr bool RANGE = !V::kExpTotal;
+  const PassAB before = r;
+  const F vtp = V::set1(tp), vtq = V::set1(tq);
+  F vnp = V::set1(INFINITY), vnq = V::set1(INFINITY);
+  Sums<SUMS> s(r.mp, r.mq);
+  F mp = V::set1(r.mp), mq = V::set1(r.mq);
+  F bmp, bmq;
+  int64_t above_p, above_q;
+  auto one = [&](auto excl, F x, F y) {
+    bmp = V::max(x, bmp);  // a NaN lane keeps the running max: NaN shows in the sums
+    bmq = V::max(y, bmq);
+    if (RANGE) {
+      vnp = V::min(x, vnp);
+      vnq = V::min(y, vnq);
+    }
+    if (RANK) {
+      above_p += V::count(V::gt(x, vtp));
+      above_q += V::count(V::gt(y, vtq));
+    }
+    s.template add<false, decltype(excl)::value>(x, y);
+  };
+  auto block = [&](auto excl, int64_t v, int64_t end) {
+    bmp = bmq = V::set1(-INFINITY);
+    above_p = above_q = 0;
+    int64_t i = v;
+    // Both rows bfloat16: two vectors from one load each, in the same lane order for both rows
+    // (which is all the sums, maxima and counts need).
+    if constexpr (std::is_same<TP, bf16_t>::value && std::is_same<TQ, bf16_t>::value) {
+      for (; i + 2 <= end; i += 2) {
+        F x0, x1, y0, y1;
+        V::load2_any_order(cp + i * V::W, x0, x1);
+        V::load2_any_order(cq + i * V::W, y0, y1);
+        one(excl, x0, y0);
+        one(excl, x1, y1);
+      }
+    }
+    for (; i < end; ++i) one(excl, V::load(cp + i * V::W), V::load(cq + i * V::W));
+  };
+  using No = std::false_type;
+  using Yes = std::true_type;
+  for (int64_t v = 0; v < nv; v += BLK) {
+    const int64_t end = imin(nv, v + BLK);
+    block(No{}, v, end);
+    if (V::any(V::mor(V::gt(bmp, mp), V::gt(bmq, mq)))) {  // a new maximum (or +inf)
+      s.drop_block();
+      s.commit(r);
+      raise_max(r, V::hmax(bmp), V::hmax(bmq));
+      s = Sums<SUMS>(r.mp, r.mq);
+      mp = V::set1(r.mp);
+      mq = V::set1(r.mq);
+      s.drop_block();
+      block(Yes{}, v, end);
+    } else if (V::any(SUMS == 2 ? V::mor(V::eq(bmp, mp), V::eq(bmq, mq)) : V::eq(bmp, mp))) {
+      s.drop_block();
+      block(Yes{}, v, end);
+    }
+    s.flush();
+    r.above_p += above_p;
+    r.above_q += above_q;
+  }
+  bool ok = s.commit(r);
+  // every sum of the chunk finite (those folded in early included), and where V's exponential
+  // needs it every exponent >= -80 (the maxima only rose, so the final ones bound them all)
+  ok = ok && (r.sp - r.sp) + (r.sq - r.sq) + (r.dq - r.dq) + (r.d1 - r.d1) + (r.d2 - r.d2) +
+                     (r.e1 - r.e1) + (r.e2 - r.e2) == 0.0;
+  if (RANGE && ok) {
+    const float cnp = V::hmin(vnp), cnq = V::hmin(vnq);
+    ok = double(cnp) - r.mp >= -80.0 && double(cnq) - r.mq >= -80.0;
+    if (cnp < r.np) r.np = cnp;
+    if (cnq < r.nq) r.nq = cnq;
+  }
+  if (!ok) r = before;
+  return ok;
 }
 
 template <bool RANK, int SUMS, class TP, class TQ>
 inline PassAB pass_ab(const TP* xp, const TQ* xq, int64_t n, float tp, float tq) {
   PassAB r;
-  M badp = V::none(), badq = V::none();
-  const F inf = V::set1(INFINITY), vtp = V::set1(tp), vtq = V::set1(tq), zero = V::zero();
   for (int64_t c0 = 0; c0 < n; c0 += CHUNK) {
     const int64_t len = imin(CHUNK, n - c0);
+    const int64_t nv = len / V::W, tail = len - nv * V::W;
     const TP* cp = xp + c0;
     const TQ* cq = xq + c0;
-    F vmp = V::set1(-INFINITY), vmq = V::set1(-INFINITY);
-    F vnp = V::set1(INFINITY), vnq = V::set1(INFINITY);
-    sweep(cp, cq, len,
-          [&](auto part, F a, F b) {
-            vmp = V::max(a, vmp);  // a NaN lane keeps the running max; NaN is caught by not_lt
-            vmq = V::max(b, vmq);
-            if (SUMS && decltype(part)::full) {  // the tail's padding is not data
-              vnp = V::min(a, vnp);
-              vnq = V::min(b, vnq);
-            }
-            badp = V::mor(badp, V::not_lt(a, inf));
-            badq = V::mor(badq, V::not_lt(b, inf));
-            if (RANK) {
-              r.above_p += V::count(V::gt(a, vtp));
-              r.above_q += V::count(V::gt(b, vtq));
-            }
-          },
-          [] {});
-    const float cmp = V::hmax(vmp), cmq = V::hmax(vmq);
-    if (SUMS == 0) {
-      if (cmp > r.mp) r.mp = cmp;
-      if (cmq > r.mq) r.mq = cmq;
-      continue;
+    if (SUMS && nv && fast_chunk<RANK, SUMS>(cp, cq, nv, tp, tq, r)) {
+      if (tail) careful_chunk<RANK, SUMS>(cp + nv * V::W, cq + nv * V::W, tail, tp, tq, r);
+    } else {
+      careful_chunk<RANK, SUMS>(cp, cq, len, tp, tq, r);
     }
-    // Raise the running maxima and rescale what was summed relative to the old ones. While a
-    // model has seen only -inf its sums are 0 and the other model's cross terms are 0 or +inf,
-    // which no shift changes: its shift is taken as 0.
-    if (cmp > r.mp || cmq > r.mq) {
-      const double dp = (cmp > r.mp && r.mp != -INFINITY) ? double(cmp) - double(r.mp) : 0.0;
-      const double dq = (cmq > r.mq && r.mq != -INFINITY) ? double(cmq) - double(r.mq) : 0.0;
-      const double fp_ = std::exp(-dp), fq_ = std::exp(-dq);
-      r.d1 = fp_ * (r.d1 + (dq - dp) * r.sp);
-      r.d2 = fq_ * (r.d2 + (dp - dq) * r.sq);
-      r.e1 = fp_ * (r.e1 - dp * r.sp);
-      r.e2 = fq_ * (r.e2 - dq * r.sq);
-      r.sp *= fp_;
-      r.sq *= fq_;
-      if (cmp > r.mp) r.mp = cmp;
-      if (cmq > r.mq) r.mq = cmq;
-    }
-    // A chunk is clean when every x - max >= -80: no -inf and no underflow, so the exponentials
-    // need no range handling and no term needs masking.
-    const float cnp = V::hmin(vnp), cnq = V::hmin(vnq);
-    const bool clean = double(cnp) - r.mp >= -80.0 && double(cnq) - r.mq >= -80.0;
-    if (clean) chunk_sums<SUMS, true>(cp, cq, len, r);
-    else chunk_sums<SUMS, false>(cp, cq, len, r);
-    if (cnp < r.np) r.np = cnp;
-    if (cnq < r.nq) r.nq = cnq;
   }
-  r.bad_p = V::any(badp);
-  r.bad_q = V::any(badq);
-  r.clean = SUMS && double(r.np) - r.mp >= -80.0 && double(r.nq) - r.mq >= -80.0;
+  r.clean = !V::kExpTotal && SUMS && double(r.np) - r.mp >= -80.0 && double(r.nq) - r.mq >= -80.0;
   return r;
 }
 
@@ -217,6 +376,9 @@ struct PassCIn {
 };
 struct PassC {
   double tv = 0, js = 0, v_pp = 0, v_qp = 0, v_qq = 0, v_pq = 0;
+  bool finite() const {  // x - x is 0 for finite x and NaN for NaN or +-inf
+    return (tv - tv) + (js - js) + (v_pp - v_pp) + (v_qp - v_qp) + (v_qq - v_qq) + (v_pq - v_pq) == 0.0;
+  }
 };
 
 template <bool JS, bool VAR, bool CLEAN, class TP, class TQ>
@@ -232,8 +394,8 @@ inline PassC pass_c(const TP* xp, const TQ* xq, int64_t n, const PassCIn& c) {
         [&](auto part, F x, F y) {
           constexpr bool C = CLEAN && decltype(part)::full;
           const F a = V::sub(x, vmp), b = V::sub(y, vmq);
-          const F ea = C ? V::exp_clean(a) : V::exp(a);
-          const F eb = C ? V::exp_clean(b) : V::exp(b);
+          const F ea = C ? V::exp_fast(a) : V::exp(a);
+          const F eb = C ? V::exp_fast(b) : V::exp(b);
           const F p = V::mul(ea, isp), q = V::mul(eb, isq);
           const F pq = V::mul(isp, V::fmadd(vk, eb, V::sub(ea, eb)));
           tv = V::add(tv, V::abs(pq));
@@ -320,10 +482,11 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
   const bool want_var = want(F_VAR_LOGP_P) || want(F_VAR_LOGQ_P) || want(F_VAR_LOGQ_Q) ||
                         want(F_VAR_LOGP_Q);
   const bool want_c = want_js || want_var || want(F_TV);
-  const bool want_full_b = want_var || want(F_ENTROPY_P) || want(F_ENTROPY_Q) || want(F_CE_PQ) ||
-                           want(F_CE_QP) || want(F_KL_QP);
-  const bool want_b = want_c || want_full_b || want(F_KL_PQ) || want(F_LSE_P) || want(F_LSE_Q) ||
-                      want(F_LOGPROB_P) || want(F_LOGPROB_Q);
+  // every sum but KL(P||Q)'s own (SUMS == 1, the fast path of fields=["kl_pq"])
+  const bool want_full_b = want_c || want(F_ENTROPY_P) || want(F_ENTROPY_Q) || want(F_CE_PQ) ||
+                           want(F_CE_QP) || want(F_KL_QP) || want(F_LSE_P) || want(F_LSE_Q) ||
+                           want(F_LOGPROB_P) || want(F_LOGPROB_Q);
+  const bool want_b = want_full_b || want(F_KL_PQ);
   const double nan = NAN;
 
   for (int64_t r = begin; r < end; ++r) {
@@ -368,16 +531,17 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
     if (!want_b) continue;
 
     const PassAB& pb = pa;
+    const double lratio = std::log1p(pb.dq / pb.sp);  // log(Sq / Sp)
+    const double kl_pq = pb.only_p ? INFINITY : clamp0(pb.d1 / pb.sp + lratio);
+    if (want(F_KL_PQ)) out[F_KL_PQ][r] = kl_pq;
+    if (!want_full_b) continue;
+
     const double lsp = std::log(pb.sp), lsq = std::log(pb.sq);
     const double lse_p = double(pa.mp) + lsp, lse_q = double(pa.mq) + lsq;
     if (want(F_LSE_P)) out[F_LSE_P][r] = lse_p;
     if (want(F_LSE_Q)) out[F_LSE_Q][r] = lse_q;
     if (want(F_LOGPROB_P)) out[F_LOGPROB_P][r] = A.targets ? double(tp) - lse_p : nan;
     if (want(F_LOGPROB_Q)) out[F_LOGPROB_Q][r] = A.targets ? double(tq) - lse_q : nan;
-    const double lratio = std::log1p((pb.sq - pb.sp) / pb.sp);  // log(Sq / Sp)
-    const double kl_pq = pb.only_p ? INFINITY : clamp0(pb.d1 / pb.sp + lratio);
-    if (want(F_KL_PQ)) out[F_KL_PQ][r] = kl_pq;
-    if (!want_full_b && !want_c) continue;
 
     const double h_p = clamp0(lsp - pb.e1 / pb.sp), h_q = clamp0(lsq - pb.e2 / pb.sq);
     const double kl_qp = pb.only_q ? INFINITY : clamp0(pb.d2 / pb.sq - lratio);
@@ -394,24 +558,28 @@ void rows_impl(const DenseArgs& A, int64_t begin, int64_t end) {
     ci.mq = pa.mq;
     ci.inv_sp = float(1.0 / pb.sp);
     ci.inv_sq = float(1.0 / pb.sq);
-    ci.k = float((pb.sq - pb.sp) / pb.sq);
+    ci.k = float(pb.dq / pb.sq);
     ci.c_pp = float(lsp - h_p);
     ci.c_qp = float(lsq - ce_pq);
     ci.c_qq = float(lsq - h_q);
     ci.c_pq = float(lsp - ce_qp);
-    PassC pc;
-    // a clean row (every x - max >= -80 in both models) needs no range handling in exp
-    if (pa.clean) {
-      if (want_js && want_var) pc = pass_c<true, true, true>(xp, xq, n, ci);
-      else if (want_js) pc = pass_c<true, false, true>(xp, xq, n, ci);
-      else if (want_var) pc = pass_c<false, true, true>(xp, xq, n, ci);
-      else pc = pass_c<false, false, true>(xp, xq, n, ci);
-    } else {
-      if (want_js && want_var) pc = pass_c<true, true, false>(xp, xq, n, ci);
-      else if (want_js) pc = pass_c<true, false, false>(xp, xq, n, ci);
-      else if (want_var) pc = pass_c<false, true, false>(xp, xq, n, ci);
-      else pc = pass_c<false, false, false>(xp, xq, n, ci);
-    }
+    // pass C first unmasked (V's exponential is right everywhere, or the row is clean: every
+    // x - max >= -80); with a total exponential a -inf or an overflow shows as a non-finite sum
+    // and the row is redone masked
+    auto run_c = [&](bool clean) {
+      if (clean) {
+        if (want_js && want_var) return pass_c<true, true, true>(xp, xq, n, ci);
+        if (want_js) return pass_c<true, false, true>(xp, xq, n, ci);
+        if (want_var) return pass_c<false, true, true>(xp, xq, n, ci);
+        return pass_c<false, false, true>(xp, xq, n, ci);
+      }
+      if (want_js && want_var) return pass_c<true, true, false>(xp, xq, n, ci);
+      if (want_js) return pass_c<true, false, false>(xp, xq, n, ci);
+      if (want_var) return pass_c<false, true, false>(xp, xq, n, ci);
+      return pass_c<false, false, false>(xp, xq, n, ci);
+    };
+    PassC pc = run_c(V::kExpTotal || pa.clean);
+    if (V::kExpTotal && !pc.finite()) pc = run_c(false);
     if (want(F_TV)) { double tv = 0.5 * pc.tv; out[F_TV][r] = tv > 1.0 ? 1.0 : tv; }
     if (want(F_JS)) {
       const double ln2 = 0.69314718055994530942;

@@ -19,11 +19,19 @@ struct V {
     __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
   }
+  // 2W bfloat16 values as two vectors, lanes in some fixed order (even elements, then odd).
+  static void load2_any_order(const fp::bf16_t* p, F& a, F& b) {
+    const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    a = _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
+    b = _mm256_castsi256_ps(_mm256_and_si256(w, _mm256_set1_epi32(int(0xffff0000u))));
+  }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F add_if(M m, F a, F x) { return _mm256_add_ps(a, _mm256_and_ps(m, x)); }  // a + (m ? x : 0)
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }  // c - a b
   // max(a, b) returns b when a is NaN: callers check NaN separately (not_lt).
   static F max(F a, F b) { return _mm256_max_ps(a, b); }
   static F abs(F a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
@@ -59,10 +67,10 @@ struct V {
     m = _mm_max_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
   }
-  // e^x for x in [-80, 0] ("clean" input, no -inf): x = (k/8) ln2 + r with |r| <= ln2/16,
+  // e^x for x in [-87, 87] (no -inf, no NaN): x = (k/8) ln2 + r with |r| <= ln2/16,
   // e^x = 2^(k>>3) * 2^((k&7)/8) * e^r, the middle factor from an 8-entry table (vpermps) and e^r
   // by its degree-4 Taylor polynomial (truncation < 1.4e-9). Relative error about 1 ulp.
-  static F exp_clean(F x) {
+  static F exp_fast(F x) {
     const F magic = _mm256_set1_ps(12582912.0f);  // 1.5 * 2^23: rounds to an integer in the low bits
     const F kf = _mm256_fmadd_ps(x, _mm256_set1_ps(11.5415602f), magic);  // x * 8 / ln 2
     const __m256i ki = _mm256_castps_si256(kf);
@@ -81,11 +89,14 @@ struct V {
     y = _mm256_mul_ps(y, t);
     return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
   }
+  // exp_fast is right only for x in [-87, 87] (its power of two is an exponent-field add):
+  // the kernel checks its inputs' range before trusting it.
+  static constexpr bool kExpTotal = false;
   // e^x for x <= 0 (any, including -inf): exactly 0 below -80 (e^-80 < 2e-35).
   static F exp(F x) {
     const F lo = _mm256_set1_ps(-80.0f);
     const M under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-    return _mm256_andnot_ps(under, exp_clean(_mm256_max_ps(x, lo)));
+    return _mm256_andnot_ps(under, exp_fast(_mm256_max_ps(x, lo)));
   }
   static F min(F a, F b) { return _mm256_min_ps(a, b); }
   static float hmin(F a) {

@@ -19,11 +19,19 @@ struct V {
     __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
   }
+  // 2W bfloat16 values as two vectors, lanes in some fixed order (even elements, then odd).
+  static void load2_any_order(const fp::bf16_t* p, F& a, F& b) {
+    const __m512i w = _mm512_loadu_si512(p);
+    a = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+    b = _mm512_castsi512_ps(_mm512_and_si512(w, _mm512_set1_epi32(int(0xffff0000u))));
+  }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F add_if(M m, F a, F x) { return _mm512_mask_add_ps(a, m, a, x); }  // a + (m ? x : 0)
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
   static F fmadd(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm512_fnmadd_ps(a, b, c); }  // c - a b
   static F max(F a, F b) { return _mm512_max_ps(a, b); }
   static F abs(F a) { return _mm512_abs_ps(a); }
   static M gt(F a, F b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
@@ -47,26 +55,31 @@ struct V {
   }
   static double hsum(D d) { return _mm512_reduce_add_pd(d.v); }
   static float hmax(F a) { return _mm512_reduce_max_ps(a); }
-  static F exp(F x) {
-    const F lo = _mm512_set1_ps(-87.0f);
-    M under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-    x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.3762626647949f));
-    F n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    F r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    F y = _mm512_set1_ps(1.9875691500e-4f);
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.3981999507e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(8.3334519073e-3f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(4.1665795894e-2f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.6666665459e-1f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(5.0000001201e-1f));
-    y = _mm512_fmadd_ps(y, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    y = _mm512_mul_ps(y, _mm512_castsi512_ps(e));
-    return _mm512_maskz_mov_ps(M(~under), y);
+  // e^x for every float x, within about 1 ulp where the result is a normal float: x = (k/16) ln2
+  // + r with |r| <= ln2/32, e^x = 2^floor(k/16) * 2^((k mod 16)/16) * e^r. The middle factor
+  // comes from a 16-entry table (vpermps on k's low bits), e^r from its degree-3 Taylor
+  // polynomial (truncation below 1e-8, exact 1 at r = 0), the power of two from vscalefps,
+  // which underflows gracefully to 0 and overflows to +inf. NaN, +-inf and finite x below about
+  // -2^22 give a non-finite result or 0; the kernel never relies on those (it checks its sums
+  // for finiteness, or clamps first: exp()).
+  static constexpr bool kExpTotal = true;
+  static F exp_fast(F x) {
+    const F magic = _mm512_set1_ps(786432.0f);  // 1.5 * 2^19: x/ln2 + magic rounds to k/16
+    const F kf = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+    const F kq = _mm512_sub_ps(kf, magic);  // k/16, exact
+    const F r = _mm512_fnmadd_ps(kq, _mm512_set1_ps(0.693147180559945309f), x);
+    const F table = _mm512_setr_ps(1.0f, 1.04427378f, 1.09050773f, 1.13878863f, 1.18920712f,
+                                   1.24185781f, 1.29683955f, 1.35425555f, 1.41421356f,
+                                   1.47682615f, 1.54221083f, 1.61049033f, 1.68179283f,
+                                   1.75625216f, 1.83400809f, 1.91520656f);  // 2^(j/16)
+    const F t = _mm512_permutexvar_ps(_mm512_castps_si512(kf), table);  // k mod 16
+    F y = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 6), r, _mm512_set1_ps(0.5f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(_mm512_mul_ps(y, t), kq);  // * 2^floor(k/16)
   }
-  static F exp_clean(F x) { return exp(x); }
+  // e^x for x <= 0 including -inf: exactly 0 below -110 (e^-110 < 2^-150 rounds to 0).
+  static F exp(F x) { return exp_fast(_mm512_max_ps(x, _mm512_set1_ps(-110.0f))); }
   static F min(F a, F b) { return _mm512_min_ps(a, b); }
   static float hmin(F a) { return _mm512_reduce_min_ps(a); }
   static F log(F x) {

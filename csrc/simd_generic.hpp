@@ -14,16 +14,25 @@ struct V {
   static F load(const float* p) { return *p; }
   static F load(const fp::f16_t* p) { return fp::half_to_float(p->bits); }
   static F load(const fp::bf16_t* p) { return fp::bf16_to_float(p->bits); }
+  // 2W bfloat16 values as two vectors, lanes in some fixed order.
+  static void load2_any_order(const fp::bf16_t* p, F& a, F& b) {
+    a = load(p);
+    b = load(p + 1);
+  }
   static F add(F a, F b) { return a + b; }
+  static F add_if(M m, F a, F x) { return m ? a + x : a; }
   static F sub(F a, F b) { return a - b; }
   static F mul(F a, F b) { return a * b; }
   static F div(F a, F b) { return a / b; }
   static F fmadd(F a, F b, F c) { return a * b + c; }
+  static F fnmadd(F a, F b, F c) { return c - a * b; }
   static F max(F a, F b) { return a > b ? a : b; }
   static F abs(F a) { return std::fabs(a); }
   static F exp(F x) { return std::exp(x); }
   static F log(F x) { return std::log(x); }
-  static F exp_clean(F x) { return std::exp(x); }
+  // std::exp is right for every input (0 below the range, +inf above, NaN for NaN).
+  static constexpr bool kExpTotal = true;
+  static F exp_fast(F x) { return std::exp(x); }
   static F min(F a, F b) { return a < b ? a : b; }
   static float hmin(F a) { return a; }
   static M gt(F a, F b) { return a > b; }

@@ -47,12 +47,13 @@ def token_divergences(
       samples and Q scores); ``var_logp_p`` (Min-K%++'s :math:`\sigma^2` for model P);
       ``var_logq_q`` and ``var_logp_q`` likewise.
 
-    All results are float64. Exponentials are taken in float32 and summed in float64 (relative
-    error about 1e-6 against a float64 evaluation; tiny values near 0 are accurate in absolute
-    terms, about 1e-7). KL, JS, TV and entropies are clamped to their ranges (KL >= 0, ...).
-    An infinite KL or cross-entropy means Q gives zero probability to a token P supports.
+    All results are float64. Exponentials are taken in float32 and summed in float32 blocks, then
+    in float64 (relative error about 1e-6 against a float64 evaluation; tiny values near 0 are
+    accurate in absolute terms, about 1e-7). KL, JS, TV and entropies are clamped to their
+    ranges (KL >= 0, ...). An infinite KL or cross-entropy means Q gives zero probability to a
+    token P supports.
 
-    ``fields`` computes a subset; ``fields=["kl_pq"]`` uses the fastest path (two sweeps, no
+    ``fields`` computes a subset; ``fields=["kl_pq"]`` uses the fastest path (one sweep, no
     second-moment terms). Results are identical for every ``num_threads``.
     """
     pa, code_p = logit_matrix("p", p, bfloat16_bits=bfloat16_bits)
