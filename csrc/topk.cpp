@@ -22,6 +22,10 @@
 
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#if defined(FP_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+#include "topk_avx512.hpp"
+#define FP_TOPK_AVX512 1
+#endif
 
 namespace fp {
 
@@ -745,7 +749,9 @@ struct Want {
 
 class RowKernel {
  public:
-  RowKernel(const TopkArgs& a, bool avx2) : A(a), W(a), S(a.p.k, a.q.k), avx2(avx2) {
+  RowKernel(const TopkArgs& a, int level)
+      : A(a), W(a), S(a.p.k, a.q.k), avx2(level >= SIMD_AVX2), avx512(level >= SIMD_AVX512),
+        dense512(avx512 && dense512_ok(a.p) && dense512_ok(a.q)) {
     P.id = P.id_buf = S.pid.data(); P.lp = P.lp_buf = S.plp.data();
     P.p = S.pp.data(); P.match = S.pm.data();
     Q.id = Q.id_buf = S.qid.data(); Q.lp = Q.lp_buf = S.qlp.data();
@@ -767,6 +773,9 @@ class RowKernel {
   const Want W;
   Scratch S;
   const bool avx2;          // use the AVX2 kernels
+  const bool avx512;        // use the AVX-512 kernels (topk_avx512.cpp; implies avx2)
+  const bool dense512;      // rows without padding are loaded and paired by them
+  bool row512 = false;      // this row was (no id table then)
   bool vector_cells = false;  // C holds the AVX2 kernel's padded cells
   Side P, Q;
   Cells C;
@@ -802,8 +811,65 @@ class RowKernel {
     for (int f = 0; f < TK_NUM_FIELDS; ++f) put(f, r, v);
   }
 
+  // The AVX-512 loader takes contiguous int64 / float64 rows of a length the 4-wide kernels
+  // can read in place (a multiple of 4) and the 64-lane masks cover.
+  static bool dense512_ok(const TopkSide& s) {
+#if defined(FP_TOPK_AVX512)
+    return s.ids64 && s.lp64 && s.id_stride1 == 1 && s.lp_stride1 == 1 && s.k >= 4 &&
+           s.k % 4 == 0 && s.k <= topk_avx512::kMaxK;
+#else
+    (void)s;
+    return false;
+#endif
+  }
+
+#if defined(FP_TOPK_AVX512)
+  // Both rows without padding: checked, paired by id (vector compares, no id table) and
+  // exponentiated by the AVX-512 kernels, used in place. Returns false (nothing changed) if a
+  // row has padding.
+  bool load512(int64_t r, int32_t& err) {
+    namespace k5 = topk_avx512;
+    const int64_t* pid = static_cast<const int64_t*>(A.p.ids) + r * A.p.id_stride0;
+    const double* plp = static_cast<const double*>(A.p.logprobs) + r * A.p.lp_stride0;
+    const int64_t* qid = static_cast<const int64_t*>(A.q.ids) + r * A.q.id_stride0;
+    const double* qlp = static_cast<const double*>(A.q.logprobs) + r * A.q.lp_stride0;
+    const uint64_t lim = A.vocab > 0 ? static_cast<uint64_t>(A.vocab) : uint64_t(1) << 63;
+    int64_t ptop = 0, qtop = 0;
+    const int32_t ep = k5::check_row(pid, plp, A.p.k, lim, &ptop);
+    if (ep == k5::kHasPadding) return false;
+    const int32_t eq = k5::check_row(qid, qlp, A.q.k, lim, &qtop);
+    if (eq == k5::kHasPadding) return false;
+    row512 = true;
+    P.id = pid; P.lp = plp; P.n = A.p.k; P.top = ptop;
+    Q.id = qid; Q.lp = qlp; Q.n = A.q.k; Q.top = qtop;
+    err = ep | (eq << 1) | k5::pair_rows(pid, P.n, qid, Q.n, P.match, Q.match);
+    // (a row with another error is reported by that error: the mass is not needed)
+    if (err) return true;
+    for (int64_t i = Q.n; i < Q.n + kPad; ++i) Q.match[i] = -1;
+    for (int64_t i = P.n; i < P.n + kPad; ++i) P.match[i] = -1;
+    const k5::RowSums sp = k5::exp_sums(plp, P.n, nullptr, P.p);
+    const k5::RowSums sq = k5::exp_sums(qlp, Q.n, Q.match, Q.p);
+    P.mass = sp.mass; P.s1 = sp.s1; P.shared = 0.0;
+    Q.mass = sq.mass; Q.s1 = sq.s1; Q.shared = sq.shared;
+    err = (P.mass > 1.0 + kTopkMassTol ? TK_ERR_MASS_P : 0) |
+          (Q.mass > 1.0 + kTopkMassTol ? TK_ERR_MASS_Q : 0);
+    return true;
+  }
+#endif
+
   // Loads, checks, exponentiates and pairs both rows. Returns error bits.
   int32_t load(int64_t r) {
+    row512 = false;
+#if defined(FP_TOPK_AVX512)
+    int32_t e512 = 0;
+    if (dense512 && load512(r, e512)) {
+      if (A.tail == TAIL_GEOMETRIC) {
+        if (P.n >= A.vocab) e512 |= TK_ERR_VOCAB_P;
+        if (Q.n >= A.vocab) e512 |= TK_ERR_VOCAB_Q;
+      }
+      return e512;
+    }
+#endif
     S.table.next_row();
     int32_t err = load_row_any<false>(A.p, r, A.vocab, P, P, S.table, avx2);
     err |= load_row_any<true>(A.q, r, A.vocab, Q, P, S.table, avx2) << 1;
@@ -842,8 +908,18 @@ class RowKernel {
   int32_t targets(int64_t r) {
     const int64_t t = A.targets[r];
     if (t < 0 || (A.vocab > 0 && t >= A.vocab)) return TK_ERR_TARGET_RANGE;
-    const IdTable::Slot* slot = S.table.lookup(t);
-    const int64_t ip = slot ? slot->pi : -1, iq = slot ? slot->qi : -1;
+    int64_t ip, iq;
+#if defined(FP_TOPK_AVX512)
+    if (row512) {
+      ip = topk_avx512::find_id(P.id, P.n, t);
+      iq = ip >= 0 ? P.match[ip] : topk_avx512::find_id(Q.id, Q.n, t);
+    } else
+#endif
+    {
+      const IdTable::Slot* slot = S.table.lookup(t);
+      ip = slot ? slot->pi : -1;
+      iq = slot ? slot->qi : -1;
+    }
     int32_t err = 0;
     const double lp = target_logprob(r, A.p, P, ip, iq, tp, S.qrank.data(), TK_ERR_TARGET_P, err);
     const double lq = target_logprob(r, A.q, Q, iq, ip, tq, S.prank.data(), TK_ERR_TARGET_Q, err);
@@ -996,12 +1072,26 @@ class RowKernel {
   void pair_shared(bool rest) {
 #if defined(FP_TOPK_AVX2)
     if (avx2) {
-      double mp;
-      if (pair_shared_avx2(P, Q, C, W.js, pr, mp)) {
+      double mp, mq = Q.shared;
+      bool ok;
+#if defined(FP_TOPK_AVX512)
+      if (avx512) {
+        const topk_avx512::PairSums s =
+            topk_avx512::pair_shared(P.p, P.lp, P.match, P.n, Q.p, Q.lp, Q.n, W.js, C.P, C.lP, C.Q,
+                                     C.lQ);
+        pr.kl_pq = s.kl_pq; pr.kl_qp = s.kl_qp; pr.ce_pq = s.ce_pq; pr.ce_qp = s.ce_qp;
+        pr.tv = s.tv; pr.js = s.js;
+        mp = s.mp;
+        mq = s.mq;
+        ok = true;
+      } else
+#endif
+      ok = pair_shared_avx2(P, Q, C, W.js, pr, mp);
+      if (ok) {
         // cells: P's entries padded to a multiple of 4, then the rest cell padded likewise
         int64_t n = (P.n + 3) & ~int64_t(3);
         for (int64_t i = n; i < n + kPad; ++i) C.P[i] = C.Q[i] = 0.0;
-        const double rp = clamp0(1.0 - mp), rq = clamp0(1.0 - Q.shared);
+        const double rp = clamp0(1.0 - mp), rq = clamp0(1.0 - mq);
         if (rest && (rp > 0 || rq > 0)) {
           const double lrp = log_pos(rp), lrq = log_pos(rq);
           pr.add(rp, lrp, rq, lrq);
@@ -1223,9 +1313,9 @@ double geo_solve(double rho, int64_t L) {
 }
 
 void topk_panel(const TopkArgs& args, int num_threads) {
-  const bool avx2 = simd_level() >= SIMD_AVX2;
+  const int level = simd_level();
   parallel_for(args.n, num_threads, [&](int64_t b, int64_t e) {
-    RowKernel k(args, avx2);
+    RowKernel k(args, level);
     for (int64_t r = b; r < e; ++r) k.run(r, e);
   });
 }

@@ -1,0 +1,319 @@
+// The AVX-512 kernels of the top-k panel (declarations and contracts in topk_avx512.hpp).
+//
+// A row of k <= 64 entries is held in ceil(k/8) registers of eight lanes, the last one masked.
+// Pairing by id compares each id against the other row's registers (and its own, for
+// duplicates), branch-free: O(kp kq / 8) lane compares instead of a hash table. exp and log are
+// the polynomials of topk.cpp's scalar code (Taylor to degree 13 on |r| <= ln2/2; atanh series
+// to f^21), with the exponent handled by VSCALEFPD / VGETEXPPD / VGETMANTPD, which are exact
+// for subnormal results and arguments. Sums run per lane, then over the lanes in a fixed order,
+// so a row's results depend only on that row.
+#include "topk_avx512.hpp"
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "topk.hpp"
+
+namespace fp {
+namespace topk_avx512 {
+
+namespace {
+
+constexpr double kLn2 = 0.69314718055994530942;
+constexpr double kLn2Hi = 6.93147180369123816490e-01;
+constexpr double kLn2Lo = 1.90821492927058770002e-10;
+
+inline __mmask8 lanes(int64_t m) {  // the first m lanes (m may be <= 0 or >= 8)
+  return m >= 8 ? __mmask8(0xFF) : (m <= 0 ? __mmask8(0) : __mmask8((1u << m) - 1));
+}
+inline __m512d set1(double x) { return _mm512_set1_pd(x); }
+// Sum of the lanes, in a fixed order.
+inline double hsum(__m512d v) {
+  alignas(64) double a[8];
+  _mm512_store_pd(a, v);
+  return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+// exp(x) for x <= 1e-6 or -inf (-inf, and anything below about -745, gives 0).
+inline __m512d vexp(__m512d x) {
+  x = _mm512_max_pd(x, set1(-1100.0));
+  const __m512d k = _mm512_roundscale_pd(_mm512_mul_pd(x, set1(1.4426950408889634)),
+                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512d r = _mm512_fnmadd_pd(k, set1(kLn2Hi), x);
+  r = _mm512_fnmadd_pd(k, set1(kLn2Lo), r);
+  __m512d p = set1(1.0 / 6227020800.0);
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 479001600.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 39916800.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 3628800.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 362880.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 40320.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 5040.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 720.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 120.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 24.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0 / 6.0));
+  p = _mm512_fmadd_pd(p, r, set1(0.5));
+  p = _mm512_fmadd_pd(p, r, set1(1.0));
+  p = _mm512_fmadd_pd(p, r, set1(1.0));
+  return _mm512_scalef_pd(p, k);
+}
+
+// log(x) for finite x > 0 (normal or subnormal): x = m 2^e, m in [sqrt(1/2), sqrt(2)).
+inline __m512d vlog(__m512d x) {
+  __m512d m = _mm512_getmant_pd(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+  __m512d e = _mm512_getexp_pd(x);
+  const __mmask8 big = _mm512_cmp_pd_mask(m, set1(1.4142135623730951), _CMP_GT_OQ);
+  m = _mm512_mask_mul_pd(m, big, m, set1(0.5));
+  e = _mm512_mask_add_pd(e, big, e, set1(1.0));
+  const __m512d f = _mm512_div_pd(_mm512_sub_pd(m, set1(1.0)), _mm512_add_pd(m, set1(1.0)));
+  const __m512d f2 = _mm512_mul_pd(f, f);
+  __m512d q = set1(1.0 / 21);
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 19));
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 17));
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 15));
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 13));
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 11));
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 9));
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 7));
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 5));
+  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 3));
+  const __m512d f2x = _mm512_add_pd(f, f);
+  const __m512d lm = _mm512_fmadd_pd(f2x, _mm512_mul_pd(f2, q), f2x);
+  return _mm512_fmadd_pd(e, set1(kLn2Hi), _mm512_fmadd_pd(e, set1(kLn2Lo), lm));
+}
+
+// JS contribution of cells (topk.cpp's js_cell): 1/2 [P log(P/m) + Q log(Q/m)], m = (P+Q)/2,
+// by the series in d = (P-Q)/(P+Q) where |d| < 1/8; 0 for empty cells.
+inline __m512d vjs(__m512d P, __m512d Q, __m512d lP, __m512d lQ) {
+  const __m512d zero = _mm512_setzero_pd();
+  const __m512d s = _mm512_add_pd(P, Q);
+  const __mmask8 pos = _mm512_cmp_pd_mask(s, zero, _CMP_GT_OQ);
+  const __m512d sv = _mm512_mask_blend_pd(pos, set1(1.0), s);
+  const __m512d lm = _mm512_sub_pd(vlog(sv), set1(kLn2));
+  const __m512d d = _mm512_div_pd(_mm512_sub_pd(P, Q), sv);
+  const __m512d t = _mm512_mul_pd(d, d);
+  __m512d f = set1(1.0 / 153);
+  f = _mm512_fmadd_pd(f, t, set1(1.0 / 120));
+  f = _mm512_fmadd_pd(f, t, set1(1.0 / 91));
+  f = _mm512_fmadd_pd(f, t, set1(1.0 / 66));
+  f = _mm512_fmadd_pd(f, t, set1(1.0 / 45));
+  f = _mm512_fmadd_pd(f, t, set1(1.0 / 28));
+  f = _mm512_fmadd_pd(f, t, set1(1.0 / 15));
+  f = _mm512_fmadd_pd(f, t, set1(1.0 / 6));
+  f = _mm512_fmadd_pd(f, t, set1(1.0));
+  const __m512d series = _mm512_mul_pd(_mm512_mul_pd(set1(0.25), s), _mm512_mul_pd(f, t));
+  const __m512d a = _mm512_maskz_mul_pd(_mm512_cmp_pd_mask(P, zero, _CMP_GT_OQ), P, _mm512_sub_pd(lP, lm));
+  const __m512d b = _mm512_maskz_mul_pd(_mm512_cmp_pd_mask(Q, zero, _CMP_GT_OQ), Q, _mm512_sub_pd(lQ, lm));
+  const __mmask8 small = _mm512_cmp_pd_mask(_mm512_abs_pd(d), set1(0.125), _CMP_LT_OQ);
+  const __m512d v = _mm512_mask_blend_pd(small, _mm512_mul_pd(set1(0.5), _mm512_add_pd(a, b)), series);
+  return _mm512_maskz_mov_pd(pos, v);
+}
+
+}  // namespace
+
+int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim, int64_t* top) {
+  const __m512i minus1 = _mm512_set1_epi64(-1), limv = _mm512_set1_epi64(static_cast<int64_t>(lim));
+  const __m512d tol = set1(kTopkPositiveTol);
+  __mmask8 pad = 0, bad_id = 0, nan = 0, positive = 0;
+  __m512d best = set1(-__builtin_inf());
+  for (int64_t i = 0; i < k; i += 8) {
+    const __mmask8 l = lanes(k - i);
+    const __m512i id = _mm512_maskz_loadu_epi64(l, ids + i);
+    const __m512d x = _mm512_mask_loadu_pd(set1(-__builtin_inf()), l, lp + i);
+    pad |= _mm512_mask_cmpeq_epi64_mask(l, id, minus1);
+    bad_id |= _mm512_mask_cmpge_epu64_mask(l, id, limv);
+    nan |= _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q);
+    positive |= _mm512_cmp_pd_mask(x, tol, _CMP_GT_OQ);
+    best = _mm512_max_pd(best, x);
+  }
+  if (pad) return kHasPadding;
+  const int32_t err = (bad_id ? TK_ERR_ID_P : 0) | (nan ? TK_ERR_NAN_P : 0) |
+                      (positive ? TK_ERR_POSITIVE_P : 0);
+  if (err) return err;
+  // first index of the largest log-prob (0 if all are -inf)
+  alignas(64) double a[8];
+  _mm512_store_pd(a, best);
+  double mx = a[0];
+  for (int i = 1; i < 8; ++i) mx = a[i] > mx ? a[i] : mx;
+  const __m512d b = set1(mx);
+  int64_t t = 0;
+  for (int64_t i = 0; i < k; i += 8) {
+    const __mmask8 hit = _mm512_mask_cmp_pd_mask(lanes(k - i), _mm512_loadu_pd(lp + i), b, _CMP_EQ_OQ);
+    if (hit) {
+      t = i + __builtin_ctz(hit);
+      break;
+    }
+  }
+  *top = t;
+  return 0;
+}
+
+namespace {
+
+// pair_rows for rows of at most 8 NP and 8 NQ entries: the chunk loops unroll and the rows stay
+// in registers. Masks select the row's lanes (and, for duplicates, the lanes after entry i).
+template <int NP, int NQ>
+int32_t pair_rows_n(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq, int32_t* pmatch,
+                    int32_t* qmatch) {
+  __m512i P[NP], Q[NQ];
+  for (int c = 0; c < NP; ++c) P[c] = _mm512_maskz_loadu_epi64(lanes(kp - 8 * c), pid + 8 * c);
+  for (int c = 0; c < NQ; ++c) Q[c] = _mm512_maskz_loadu_epi64(lanes(kq - 8 * c), qid + 8 * c);
+  const uint64_t pvalid = kp >= 64 ? ~uint64_t(0) : (uint64_t(1) << kp) - 1;
+  const uint64_t qvalid = kq >= 64 ? ~uint64_t(0) : (uint64_t(1) << kq) - 1;
+  for (int64_t i = 0; i <= kp; ++i) pmatch[i] = -1;
+  __mmask8 dup_p = 0, dup_q = 0;
+  for (int64_t i = 0; i < kp; ++i) {
+    const __m512i b = _mm512_set1_epi64(pid[i]);
+    const uint64_t later = ((~uint64_t(0) << i) << 1) & pvalid;
+    for (int c = 0; c < NP; ++c)
+      dup_p |= _mm512_mask_cmpeq_epi64_mask(__mmask8(later >> (8 * c)), P[c], b);
+  }
+  for (int64_t j = 0; j < kq; ++j) {
+    const __m512i b = _mm512_set1_epi64(qid[j]);
+    const uint64_t later = ((~uint64_t(0) << j) << 1) & qvalid;
+    uint64_t m = 0;
+    for (int c = 0; c < NQ; ++c)
+      dup_q |= _mm512_mask_cmpeq_epi64_mask(__mmask8(later >> (8 * c)), Q[c], b);
+    for (int c = 0; c < NP; ++c)
+      m |= static_cast<uint64_t>(_mm512_mask_cmpeq_epi64_mask(__mmask8(pvalid >> (8 * c)), P[c], b))
+           << (8 * c);
+    const int64_t i = m ? __builtin_ctzll(m) : -1;
+    qmatch[j] = static_cast<int32_t>(i);
+    pmatch[m ? i : kp] = static_cast<int32_t>(j);  // slot kp is scratch
+  }
+  pmatch[kp] = -1;
+  return (dup_p ? TK_ERR_DUP_P : 0) | (dup_q ? TK_ERR_DUP_Q : 0);
+}
+
+template <int NP>
+int32_t pair_rows_p(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq, int32_t* pm,
+                    int32_t* qm) {
+  switch ((kq + 7) / 8) {
+    case 1: return pair_rows_n<NP, 1>(pid, kp, qid, kq, pm, qm);
+    case 2: return pair_rows_n<NP, 2>(pid, kp, qid, kq, pm, qm);
+    case 3: return pair_rows_n<NP, 3>(pid, kp, qid, kq, pm, qm);
+    case 4: return pair_rows_n<NP, 4>(pid, kp, qid, kq, pm, qm);
+    default: return pair_rows_n<NP, 8>(pid, kp, qid, kq, pm, qm);
+  }
+}
+
+}  // namespace
+
+int32_t pair_rows(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq, int32_t* pmatch,
+                  int32_t* qmatch) {
+  switch ((kp + 7) / 8) {
+    case 1: return pair_rows_p<1>(pid, kp, qid, kq, pmatch, qmatch);
+    case 2: return pair_rows_p<2>(pid, kp, qid, kq, pmatch, qmatch);
+    case 3: return pair_rows_p<3>(pid, kp, qid, kq, pmatch, qmatch);
+    case 4: return pair_rows_p<4>(pid, kp, qid, kq, pmatch, qmatch);
+    default: return pair_rows_p<8>(pid, kp, qid, kq, pmatch, qmatch);
+  }
+}
+
+int64_t find_id(const int64_t* ids, int64_t k, int64_t id) {
+  const __m512i b = _mm512_set1_epi64(id);
+  for (int64_t i = 0; i < k; i += 8) {
+    const __mmask8 hit = _mm512_mask_cmpeq_epi64_mask(lanes(k - i), _mm512_maskz_loadu_epi64(lanes(k - i), ids + i), b);
+    if (hit) return i + __builtin_ctz(hit);
+  }
+  return -1;
+}
+
+RowSums exp_sums(const double* lp, int64_t n, const int32_t* match, double* p) {
+  const __m512d zero = _mm512_setzero_pd();
+  __m512d m = zero, s1 = zero, sh = zero;
+  for (int64_t i = 0; i < n; i += 8) {
+    const __mmask8 l = lanes(n - i);
+    const __m512d x = _mm512_maskz_loadu_pd(l, lp + i);
+    const __m512d e = _mm512_maskz_mov_pd(l, vexp(x));
+    _mm512_mask_storeu_pd(p + i, l, e);
+    m = _mm512_add_pd(m, e);
+    s1 = _mm512_mask3_fmadd_pd(e, x, s1, _mm512_cmp_pd_mask(e, zero, _CMP_GT_OQ));
+    if (match) {
+      const __m256i j = _mm256_maskz_loadu_epi32(l, match + i);
+      sh = _mm512_mask_add_pd(sh, _mm256_mask_cmpge_epi32_mask(l, j, _mm256_setzero_si256()), sh, e);
+    }
+  }
+  return RowSums{hsum(m), hsum(s1), hsum(sh)};
+}
+
+namespace {
+
+// Q's entries idx (int64 lanes, < 8 NQ) from Q's row held in NQ registers.
+template <int NQ>
+inline __m512d take(const __m512d* v, __m512i idx) {
+  if constexpr (NQ == 1) {
+    return _mm512_permutexvar_pd(idx, v[0]);
+  } else if constexpr (NQ == 2) {
+    return _mm512_permutex2var_pd(v[0], idx, v[1]);
+  } else {
+    const __m512d lo = _mm512_permutex2var_pd(v[0], idx, v[1]);
+    const __m512d hi = NQ == 3 ? _mm512_permutexvar_pd(idx, v[2]) : _mm512_permutex2var_pd(v[2], idx, v[NQ - 1]);
+    return _mm512_mask_blend_pd(_mm512_test_epi64_mask(idx, _mm512_set1_epi64(16)), lo, hi);
+  }
+}
+
+// NQ = 0: Q's entries are gathered from memory (any kq).
+template <int NQ>
+PairSums pair_shared_n(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
+                       const double* qp, const double* qlp, int64_t kq, bool want_js, double* cP,
+                       double* clP, double* cQ, double* clQ) {
+  const __m512d zero = _mm512_setzero_pd();
+  __m512d QP[NQ > 0 ? NQ : 1], QLP[NQ > 0 ? NQ : 1];
+  for (int c = 0; c < NQ; ++c) {
+    QP[c] = _mm512_maskz_loadu_pd(lanes(kq - 8 * c), qp + 8 * c);
+    QLP[c] = _mm512_maskz_loadu_pd(lanes(kq - 8 * c), qlp + 8 * c);
+  }
+  __m512d kl_pq = zero, kl_qp = zero, ce_pq = zero, ce_qp = zero, tv = zero, js = zero;
+  __m512d mp = zero, mq = zero;
+  const int64_t n4 = (kp + 3) & ~int64_t(3);
+  for (int64_t i = 0; i < kp; i += 8) {
+    const __mmask8 l = lanes(kp - i), st = lanes(n4 - i);
+    const __m256i j = _mm256_maskz_loadu_epi32(l, pmatch + i);
+    const __mmask8 has = _mm256_mask_cmpge_epi32_mask(l, j, _mm256_setzero_si256());
+    const __m512d p = _mm512_maskz_loadu_pd(has, pp + i), lp = _mm512_maskz_loadu_pd(l, plp + i);
+    __m512d q, lq;
+    if constexpr (NQ > 0) {
+      const __m512i j64 = _mm512_cvtepi32_epi64(j);
+      q = _mm512_maskz_mov_pd(has, take<NQ>(QP, j64));
+      lq = _mm512_maskz_mov_pd(has, take<NQ>(QLP, j64));
+    } else {
+      q = _mm512_mask_i32gather_pd(zero, has, j, qp, 8);
+      lq = _mm512_mask_i32gather_pd(zero, has, j, qlp, 8);
+    }
+    _mm512_mask_storeu_pd(cP + i, st, p);
+    _mm512_mask_storeu_pd(clP + i, st, lp);
+    _mm512_mask_storeu_pd(cQ + i, st, q);
+    _mm512_mask_storeu_pd(clQ + i, st, lq);
+    mp = _mm512_add_pd(mp, p);
+    mq = _mm512_add_pd(mq, q);
+    const __mmask8 ppos = _mm512_cmp_pd_mask(p, zero, _CMP_GT_OQ);
+    const __mmask8 qpos = _mm512_cmp_pd_mask(q, zero, _CMP_GT_OQ);
+    kl_pq = _mm512_mask3_fmadd_pd(p, _mm512_sub_pd(lp, lq), kl_pq, ppos);
+    ce_pq = _mm512_mask3_fnmadd_pd(p, lq, ce_pq, ppos);
+    kl_qp = _mm512_mask3_fmadd_pd(q, _mm512_sub_pd(lq, lp), kl_qp, qpos);
+    ce_qp = _mm512_mask3_fnmadd_pd(q, lp, ce_qp, qpos);
+    tv = _mm512_add_pd(tv, _mm512_abs_pd(_mm512_sub_pd(p, q)));
+    if (want_js) js = _mm512_add_pd(js, vjs(p, q, lp, lq));
+  }
+  return PairSums{hsum(kl_pq), hsum(kl_qp), hsum(ce_pq), hsum(ce_qp),
+                  hsum(tv),    hsum(js),    hsum(mp),    hsum(mq)};
+}
+
+}  // namespace
+
+PairSums pair_shared(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
+                     const double* qp, const double* qlp, int64_t kq, bool want_js, double* cP,
+                     double* clP, double* cQ, double* clQ) {
+  switch ((kq + 7) / 8) {
+    case 1: return pair_shared_n<1>(pp, plp, pmatch, kp, qp, qlp, kq, want_js, cP, clP, cQ, clQ);
+    case 2: return pair_shared_n<2>(pp, plp, pmatch, kp, qp, qlp, kq, want_js, cP, clP, cQ, clQ);
+    case 3: return pair_shared_n<3>(pp, plp, pmatch, kp, qp, qlp, kq, want_js, cP, clP, cQ, clQ);
+    case 4: return pair_shared_n<4>(pp, plp, pmatch, kp, qp, qlp, kq, want_js, cP, clP, cQ, clQ);
+    default: return pair_shared_n<0>(pp, plp, pmatch, kp, qp, qlp, kq, want_js, cP, clP, cQ, clQ);
+  }
+}
+
+}  // namespace topk_avx512
+}  // namespace fp
