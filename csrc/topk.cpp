@@ -781,6 +781,8 @@ class RowKernel {
   Cells C;
   Pair pr;
   Tail tp, tq;
+  bool rest_logs = false;     // own_rest_log holds log(1 - mass) of P and Q for this row
+  double own_rest_log[2] = {0.0, 0.0};
 
   // Rows are streamed from memory: ask for the inputs of a row a few rows ahead (the hardware
   // prefetchers do not follow four input and up to seventeen output streams well).
@@ -835,14 +837,21 @@ class RowKernel {
     const double* qlp = static_cast<const double*>(A.q.logprobs) + r * A.q.lp_stride0;
     const uint64_t lim = A.vocab > 0 ? static_cast<uint64_t>(A.vocab) : uint64_t(1) << 63;
     int64_t ptop = 0, qtop = 0;
-    const int32_t ep = k5::check_row(pid, plp, A.p.k, lim, &ptop);
+    bool p31 = false, q31 = false;
+    const int32_t ep = k5::check_row(pid, plp, A.p.k, lim, &ptop, &p31);
     if (ep == k5::kHasPadding) return false;
-    const int32_t eq = k5::check_row(qid, qlp, A.q.k, lim, &qtop);
+    const int32_t eq = k5::check_row(qid, qlp, A.q.k, lim, &qtop, &q31);
     if (eq == k5::kHasPadding) return false;
     row512 = true;
     P.id = pid; P.lp = plp; P.n = A.p.k; P.top = ptop;
     Q.id = qid; Q.lp = qlp; Q.n = A.q.k; Q.top = qtop;
-    err = ep | (eq << 1) | k5::pair_rows(pid, P.n, qid, Q.n, P.match, Q.match);
+    if (ep | eq) {
+      err = ep | (eq << 1);
+      return true;
+    }
+    err = p31 && q31 && P.n <= k5::kSmallK && Q.n <= k5::kSmallK
+              ? k5::pair_rows_small(pid, P.n, qid, Q.n, P.match, Q.match)
+              : k5::pair_rows(pid, P.n, qid, Q.n, P.match, Q.match);
     // (a row with another error is reported by that error: the mass is not needed)
     if (err) return true;
     for (int64_t i = Q.n; i < Q.n + kPad; ++i) Q.match[i] = -1;
@@ -898,9 +907,14 @@ class RowKernel {
       if (P.n > 0 && Q.n > 0) v = P.id[P.top] == Q.id[Q.top] ? 1.0 : 0.0;
       put(TK_TOP1_AGREE, r, v);
     }
-    if (W.own_p) own(r, P, tp, TK_ENTROPY_P, TK_VAR_LOGP_P, W.var_p);
-    if (W.own_q) own(r, Q, tq, TK_ENTROPY_Q, TK_VAR_LOGQ_Q, W.var_q);
-    if (W.pair) pairwise(r);
+    // With the AVX-512 set, bucket: the pairwise pass first, which also takes the logs of both
+    // models' rest masses (for the per-model fields) in its vector log of the rest cells.
+    rest_logs = false;
+    const bool pair_first = avx512 && A.tail == TAIL_BUCKET && W.pair;
+    if (pair_first) pairwise(r);
+    if (W.own_p) own(r, P, tp, TK_ENTROPY_P, TK_VAR_LOGP_P, W.var_p, 0);
+    if (W.own_q) own(r, Q, tq, TK_ENTROPY_Q, TK_VAR_LOGQ_Q, W.var_q, 1);
+    if (W.pair && !pair_first) pairwise(r);
     return 0;
   }
 
@@ -959,7 +973,7 @@ class RowKernel {
 
   // Per-model fields: the model's own list plus, by policy, a rest bucket, nothing, a
   // renormalisation, or the extrapolated geometric tail.
-  void own(int64_t r, const Side& s, const Tail& tail, int fh, int fv, bool want_var) {
+  void own(int64_t r, const Side& s, const Tail& tail, int fh, int fv, bool want_var, int side) {
     double h = kNaN, var = kNaN;
     if (s.n > 0) {
       const double* w = s.p;
@@ -970,7 +984,7 @@ class RowKernel {
         case TAIL_BUCKET:
           xm = clamp0(1.0 - s.mass);
           if (xm > 0) {
-            xmu = log_pos(xm);
+            xmu = rest_logs ? own_rest_log[side] : log_pos(xm);
             mu += xm * xmu;
           }
           break;
@@ -1083,6 +1097,26 @@ class RowKernel {
         pr.tv = s.tv; pr.js = s.js;
         mp = s.mp;
         mq = s.mq;
+        if (rest) {  // the logs of the rest cell and of both models' own rest masses, at once
+          const double rp = clamp0(1.0 - mp), rq = clamp0(1.0 - mq);
+          alignas(64) double x[8] = {rp, rq, rp + rq, clamp0(1.0 - P.mass), clamp0(1.0 - Q.mass),
+                                     1.0, 1.0, 1.0};
+          alignas(64) double y[8];
+          topk_avx512::log8(x, y);
+          own_rest_log[0] = y[3];
+          own_rest_log[1] = y[4];
+          rest_logs = true;
+          const int64_t n = (P.n + 3) & ~int64_t(3);
+          for (int64_t i = n; i < n + kPad; ++i) C.P[i] = C.Q[i] = 0.0;
+          if (rp > 0 || rq > 0) {
+            pr.add(rp, y[0], rq, y[1]);
+            if (W.js) pr.js += js_cell(rp, rq, y[0], y[1], y[2] - kLn2);
+            C.P[n] = rp; C.lP[n] = y[0]; C.Q[n] = rq; C.lQ[n] = y[1];
+          }
+          C.n = n + kPad;
+          vector_cells = true;
+          return;
+        }
         ok = true;
       } else
 #endif

@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <utility>
 
 #include "topk.hpp"
 
@@ -42,21 +43,19 @@ inline __m512d vexp(__m512d x) {
                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512d r = _mm512_fnmadd_pd(k, set1(kLn2Hi), x);
   r = _mm512_fnmadd_pd(k, set1(kLn2Lo), r);
-  __m512d p = set1(1.0 / 6227020800.0);
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 479001600.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 39916800.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 3628800.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 362880.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 40320.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 5040.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 720.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 120.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 24.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0 / 6.0));
-  p = _mm512_fmadd_pd(p, r, set1(0.5));
-  p = _mm512_fmadd_pd(p, r, set1(1.0));
-  p = _mm512_fmadd_pd(p, r, set1(1.0));
-  return _mm512_scalef_pd(p, k);
+  // the degree-13 Taylor polynomial by Estrin's scheme (a dependency chain of 5 FMAs, not 13)
+  const __m512d r2 = _mm512_mul_pd(r, r), r4 = _mm512_mul_pd(r2, r2), r8 = _mm512_mul_pd(r4, r4);
+  const __m512d a0 = _mm512_fmadd_pd(r, set1(1.0), set1(1.0));
+  const __m512d a1 = _mm512_fmadd_pd(r, set1(1.0 / 6.0), set1(0.5));
+  const __m512d a2 = _mm512_fmadd_pd(r, set1(1.0 / 120.0), set1(1.0 / 24.0));
+  const __m512d a3 = _mm512_fmadd_pd(r, set1(1.0 / 5040.0), set1(1.0 / 720.0));
+  const __m512d a4 = _mm512_fmadd_pd(r, set1(1.0 / 362880.0), set1(1.0 / 40320.0));
+  const __m512d a5 = _mm512_fmadd_pd(r, set1(1.0 / 39916800.0), set1(1.0 / 3628800.0));
+  const __m512d a6 = _mm512_fmadd_pd(r, set1(1.0 / 6227020800.0), set1(1.0 / 479001600.0));
+  const __m512d b0 = _mm512_fmadd_pd(a1, r2, a0), b1 = _mm512_fmadd_pd(a3, r2, a2);
+  const __m512d b2 = _mm512_fmadd_pd(a5, r2, a4);
+  const __m512d d0 = _mm512_fmadd_pd(b1, r4, b0), d1 = _mm512_fmadd_pd(a6, r4, b2);
+  return _mm512_scalef_pd(_mm512_fmadd_pd(d1, r8, d0), k);
 }
 
 // log(x) for finite x > 0 (normal or subnormal): x = m 2^e, m in [sqrt(1/2), sqrt(2)).
@@ -112,10 +111,12 @@ inline __m512d vjs(__m512d P, __m512d Q, __m512d lP, __m512d lQ) {
 
 }  // namespace
 
-int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim, int64_t* top) {
+int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim, int64_t* top,
+                  bool* ids31) {
   const __m512i minus1 = _mm512_set1_epi64(-1), limv = _mm512_set1_epi64(static_cast<int64_t>(lim));
   const __m512d tol = set1(kTopkPositiveTol);
-  __mmask8 pad = 0, bad_id = 0, nan = 0, positive = 0;
+  const __m512i lim31 = _mm512_set1_epi64(int64_t(1) << 31);
+  __mmask8 pad = 0, bad_id = 0, nan = 0, positive = 0, big = 0;
   __m512d best = set1(-__builtin_inf());
   for (int64_t i = 0; i < k; i += 8) {
     const __mmask8 l = lanes(k - i);
@@ -123,6 +124,7 @@ int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim,
     const __m512d x = _mm512_mask_loadu_pd(set1(-__builtin_inf()), l, lp + i);
     pad |= _mm512_mask_cmpeq_epi64_mask(l, id, minus1);
     bad_id |= _mm512_mask_cmpge_epu64_mask(l, id, limv);
+    big |= _mm512_mask_cmpge_epu64_mask(l, id, lim31);
     nan |= _mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q);
     positive |= _mm512_cmp_pd_mask(x, tol, _CMP_GT_OQ);
     best = _mm512_max_pd(best, x);
@@ -146,6 +148,7 @@ int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim,
     }
   }
   *top = t;
+  *ids31 = big == 0;
   return 0;
 }
 
@@ -209,6 +212,105 @@ int32_t pair_rows(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq
     case 4: return pair_rows_p<4>(pid, kp, qid, kq, pmatch, qmatch);
     default: return pair_rows_p<8>(pid, kp, qid, kq, pmatch, qmatch);
   }
+}
+
+namespace {
+
+// A row of k <= 32 ids in [0, 2^31) as two registers of 16 int32 lanes (lo: entries 0..15, hi:
+// 16..31); lanes past the row hold distinct negative sentinels base - lane, never equal to an
+// id or to the other row's sentinels.
+inline void load_ids32(const int64_t* ids, int64_t k, int32_t base, __m512i& lo, __m512i& hi) {
+  __m256i c[4];
+  for (int i = 0; i < 4; ++i)
+    c[i] = _mm512_cvtepi64_epi32(_mm512_maskz_loadu_epi64(lanes(k - 8 * i), ids + 8 * i));
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i sent = _mm512_sub_epi32(_mm512_set1_epi32(base), iota);
+  const uint32_t valid = k >= 32 ? ~uint32_t(0) : (uint32_t(1) << k) - 1;
+  lo = _mm512_mask_mov_epi32(sent, __mmask16(valid), _mm512_inserti64x4(_mm512_castsi256_si512(c[0]), c[1], 1));
+  hi = _mm512_mask_mov_epi32(_mm512_sub_epi32(sent, _mm512_set1_epi32(16)), __mmask16(valid >> 16),
+                             _mm512_inserti64x4(_mm512_castsi256_si512(c[2]), c[3], 1));
+}
+
+// Rotation R of P's first register against Q's registers: lane l of Q1 / Q2 that equals lane
+// (l + R) mod 16 of P1 takes that index; rotations 1..8 also compare P1 with itself (every
+// pair of its lanes once or twice) and Q1 with itself.
+template <int R>
+inline void rotation(__m512i P1, __m512i Q1, __m512i Q2, bool hq, __m512i& m1, __m512i& m2,
+                     __mmask16& dup_p, __mmask16& dup_q) {
+  const __m512i Pr = R == 0 ? P1 : _mm512_alignr_epi32(P1, P1, R);
+  const __m512i idx = _mm512_setr_epi32(R % 16, (R + 1) % 16, (R + 2) % 16, (R + 3) % 16, (R + 4) % 16,
+                                        (R + 5) % 16, (R + 6) % 16, (R + 7) % 16, (R + 8) % 16,
+                                        (R + 9) % 16, (R + 10) % 16, (R + 11) % 16, (R + 12) % 16,
+                                        (R + 13) % 16, (R + 14) % 16, (R + 15) % 16);
+  m1 = _mm512_mask_mov_epi32(m1, _mm512_cmpeq_epi32_mask(Q1, Pr), idx);
+  if (hq) m2 = _mm512_mask_mov_epi32(m2, _mm512_cmpeq_epi32_mask(Q2, Pr), idx);
+  if (R >= 1 && R <= 8) {
+    dup_p |= _mm512_cmpeq_epi32_mask(P1, Pr);
+    dup_q |= _mm512_cmpeq_epi32_mask(Q1, _mm512_alignr_epi32(Q1, Q1, R));
+  }
+}
+
+template <int... R>
+inline void rotations(std::integer_sequence<int, R...>, __m512i P1, __m512i Q1, __m512i Q2, bool hq,
+                      __m512i& m1, __m512i& m2, __mmask16& dup_p, __mmask16& dup_q) {
+  (rotation<R>(P1, Q1, Q2, hq, m1, m2, dup_p, dup_q), ...);
+}
+
+// pair_rows for kp, kq <= 32 and ids in [0, 2^31): all lane pairs of the first registers by
+// the 16 rotations; entries 16.. of each row (second registers) by broadcasts.
+int32_t pair_rows32(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq, int32_t* pmatch,
+                    int32_t* qmatch) {
+  __m512i P1, P2, Q1, Q2;
+  load_ids32(pid, kp, -2, P1, P2);
+  load_ids32(qid, kq, -40, Q1, Q2);
+  const bool hq = kq > 16;
+  __m512i m1 = _mm512_set1_epi32(-1), m2 = m1;
+  __mmask16 dup_p = 0, dup_q = 0;
+  rotations(std::make_integer_sequence<int, 16>(), P1, Q1, Q2, hq, m1, m2, dup_p, dup_q);
+  for (int64_t t = 16; t < kp; ++t) {  // P's entries 16..: against Q, and P's other entries
+    const __m512i b = _mm512_set1_epi32(static_cast<int32_t>(pid[t]));
+    const __m512i idx = _mm512_set1_epi32(static_cast<int32_t>(t));
+    m1 = _mm512_mask_mov_epi32(m1, _mm512_cmpeq_epi32_mask(Q1, b), idx);
+    if (hq) m2 = _mm512_mask_mov_epi32(m2, _mm512_cmpeq_epi32_mask(Q2, b), idx);
+    dup_p |= _mm512_cmpeq_epi32_mask(P1, b);
+    dup_p |= _mm512_mask_cmpeq_epi32_mask(__mmask16(0xFFFFu << (t - 15)), P2, b);
+  }
+  for (int64_t t = 16; t < kq; ++t) {  // Q's entries 16.. against Q's other entries
+    const __m512i b = _mm512_set1_epi32(static_cast<int32_t>(qid[t]));
+    dup_q |= _mm512_cmpeq_epi32_mask(Q1, b);
+    dup_q |= _mm512_mask_cmpeq_epi32_mask(__mmask16(0xFFFFu << (t - 15)), Q2, b);
+  }
+  const uint32_t qvalid = kq >= 32 ? ~uint32_t(0) : (uint32_t(1) << kq) - 1;
+  _mm512_mask_storeu_epi32(qmatch, __mmask16(qvalid), m1);
+  _mm512_mask_storeu_epi32(qmatch + 16, __mmask16(qvalid >> 16), m2);
+  // P's matches: entry j of Q written at P's index (unmatched ones at the scratch slot kp)
+  const uint64_t pvalid = (uint64_t(1) << (kp + 1)) - 1;  // kp + 1 <= 33 slots
+  const __m512i none = _mm512_set1_epi32(-1), scratch = _mm512_set1_epi32(static_cast<int32_t>(kp));
+  _mm512_mask_storeu_epi32(pmatch, __mmask16(pvalid), none);
+  _mm512_mask_storeu_epi32(pmatch + 16, __mmask16(pvalid >> 16), none);
+  _mm512_mask_storeu_epi32(pmatch + 32, __mmask16(pvalid >> 32), none);
+  alignas(64) int32_t at[32];
+  _mm512_store_si512(at, _mm512_mask_mov_epi32(m1, _mm512_cmplt_epi32_mask(m1, _mm512_setzero_si512()), scratch));
+  _mm512_store_si512(at + 16, _mm512_mask_mov_epi32(m2, _mm512_cmplt_epi32_mask(m2, _mm512_setzero_si512()), scratch));
+  for (int64_t j = 0; j < kq; ++j) pmatch[at[j]] = static_cast<int32_t>(j);
+  pmatch[kp] = -1;
+  return (dup_p ? TK_ERR_DUP_P : 0) | (dup_q ? TK_ERR_DUP_Q : 0);
+}
+
+}  // namespace
+
+int32_t pair_rows_small(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq,
+                        int32_t* pmatch, int32_t* qmatch) {
+  return pair_rows32(pid, kp, qid, kq, pmatch, qmatch);
+}
+
+void log8(const double* x, double* y) {
+  const __m512d v = _mm512_loadu_pd(x);
+  const __mmask8 pos = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_GT_OQ);
+  const __mmask8 zero = _mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_EQ_OQ);
+  const __m512d l = vlog(_mm512_mask_blend_pd(pos, set1(1.0), v));
+  _mm512_storeu_pd(y, _mm512_mask_blend_pd(zero, _mm512_mask_blend_pd(pos, set1(__builtin_nan("")), l),
+                                           set1(-__builtin_inf())));
 }
 
 int64_t find_id(const int64_t* ids, int64_t k, int64_t id) {

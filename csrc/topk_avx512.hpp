@@ -15,8 +15,9 @@ constexpr int32_t kHasPadding = -1;
 // Checks a row of k <= kMaxK entries: kHasPadding if an id is -1 (nothing else done); else
 // the error bits of model P's numbering (TK_ERR_ID_P: id >= lim as unsigned, TK_ERR_NAN_P,
 // TK_ERR_POSITIVE_P: log-prob > kTopkPositiveTol) and, for a row without errors, *top = the
-// first index of the largest log-prob (0 if all are -inf).
-int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim, int64_t* top);
+// first index of the largest log-prob (0 if all are -inf) and *ids31 = every id < 2^31.
+int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim, int64_t* top,
+                  bool* ids31);
 
 // Pairs two rows by id: pmatch[i] = index of P's id i in Q's row, or -1 (kp entries, and
 // pmatch[kp] is written as scratch); qmatch[j] likewise. Returns TK_ERR_DUP_P if an id occurs
@@ -24,6 +25,15 @@ int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim,
 // 1 <= kp, kq <= kMaxK.
 int32_t pair_rows(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq, int32_t* pmatch,
                   int32_t* qmatch);
+
+// pair_rows for kp, kq <= kSmallK whose ids are all in [0, 2^31) (int32 lanes).
+constexpr int64_t kSmallK = 32;
+int32_t pair_rows_small(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq,
+                        int32_t* pmatch, int32_t* qmatch);
+
+// y[i] = log(x[i]) for eight values x >= 0 (0 -> -inf), by the same polynomial as the other
+// kernels of this set.
+void log8(const double* x, double* y);
 
 // Index of the first entry equal to id among k, or -1.
 int64_t find_id(const int64_t* ids, int64_t k, int64_t id);
