@@ -1035,11 +1035,11 @@ class RowKernel {
     pr = Pair();
     C.n = 0;
     vector_cells = false;
-    bool ok = P.n > 0 && Q.n > 0;
+    bool ok = P.n > 0 && Q.n > 0, var_done = false;
     if (ok) {
       switch (A.tail) {
-        case TAIL_BUCKET: pair_shared(true); break;
-        case TAIL_IGNORE: pair_shared(false); break;
+        case TAIL_BUCKET: var_done = pair_shared(true); break;
+        case TAIL_IGNORE: var_done = pair_shared(false); break;
         case TAIL_RENORMALIZE: ok = pair_renormalized(); break;
         default: pair_geometric(); break;
       }
@@ -1053,7 +1053,8 @@ class RowKernel {
     if (W.pair_var) {
       const double mu_qp = -pr.ce_pq, mu_pq = -pr.ce_qp;
 #if defined(FP_TOPK_AVX2)
-      if (vector_cells) pair_var_avx2(C, C.n, mu_qp, mu_pq, pr);
+      if (var_done) {
+      } else if (vector_cells) pair_var_avx2(C, C.n, mu_qp, mu_pq, pr);
       else pr.add_var(C, mu_qp, mu_pq);
 #else
       pr.add_var(C, mu_qp, mu_pq);
@@ -1082,8 +1083,21 @@ class RowKernel {
   }
 
   // The shared ids in P's row order, plus (bucket) one rest cell per model of mass
-  // max(0, 1 - shared mass). The cells are kept for the second moments.
-  void pair_shared(bool rest) {
+  // max(0, 1 - shared mass). The cells are kept for the second moments, unless the AVX-512
+  // kernel did everything in registers (returns true: pr holds the second moments too).
+  bool pair_shared(bool rest) {
+#if defined(FP_TOPK_AVX512)
+    topk_avx512::PairOut o;
+    if (avx512 && topk_avx512::pair_fused(P.p, P.lp, P.match, P.n, Q.p, Q.lp, Q.n, P.mass, Q.mass,
+                                          rest, W.js, W.pair_var, o)) {
+      pr.kl_pq = o.kl_pq; pr.kl_qp = o.kl_qp; pr.ce_pq = o.ce_pq; pr.ce_qp = o.ce_qp;
+      pr.tv = o.tv; pr.js = o.js; pr.v_qp = o.v_qp; pr.v_pq = o.v_pq;
+      own_rest_log[0] = o.own_log_p;
+      own_rest_log[1] = o.own_log_q;
+      rest_logs = true;
+      return true;
+    }
+#endif
 #if defined(FP_TOPK_AVX2)
     if (avx2) {
       double mp, mq = Q.shared;
@@ -1115,7 +1129,7 @@ class RowKernel {
           }
           C.n = n + kPad;
           vector_cells = true;
-          return;
+          return false;
         }
         ok = true;
       } else
@@ -1134,7 +1148,7 @@ class RowKernel {
         }
         C.n = n + kPad;
         vector_cells = true;
-        return;
+        return false;
       }
       pr = Pair();  // a subnormal mixture: the scalar kernel below
       C.n = 0;
@@ -1152,6 +1166,7 @@ class RowKernel {
       if (rp > 0 || rq > 0) C.push(rp, log_pos(rp), rq, log_pos(rq));
     }
     pr.add_all(C, W.js);
+    return false;
   }
 
   // P and Q conditioned on the shared ids (NaN when a shared mass is 0).

@@ -67,16 +67,15 @@ inline __m512d vlog(__m512d x) {
   e = _mm512_mask_add_pd(e, big, e, set1(1.0));
   const __m512d f = _mm512_div_pd(_mm512_sub_pd(m, set1(1.0)), _mm512_add_pd(m, set1(1.0)));
   const __m512d f2 = _mm512_mul_pd(f, f);
-  __m512d q = set1(1.0 / 21);
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 19));
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 17));
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 15));
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 13));
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 11));
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 9));
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 7));
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 5));
-  q = _mm512_fmadd_pd(q, f2, set1(1.0 / 3));
+  // q = sum_{i=0..9} f2^i / (2i + 3), by Estrin's scheme
+  const __m512d f4 = _mm512_mul_pd(f2, f2), f8 = _mm512_mul_pd(f4, f4);
+  const __m512d a0 = _mm512_fmadd_pd(f2, set1(1.0 / 5), set1(1.0 / 3));
+  const __m512d a1 = _mm512_fmadd_pd(f2, set1(1.0 / 9), set1(1.0 / 7));
+  const __m512d a2 = _mm512_fmadd_pd(f2, set1(1.0 / 13), set1(1.0 / 11));
+  const __m512d a3 = _mm512_fmadd_pd(f2, set1(1.0 / 17), set1(1.0 / 15));
+  const __m512d a4 = _mm512_fmadd_pd(f2, set1(1.0 / 21), set1(1.0 / 19));
+  const __m512d b0 = _mm512_fmadd_pd(a1, f4, a0), b1 = _mm512_fmadd_pd(a3, f4, a2);
+  const __m512d q = _mm512_fmadd_pd(_mm512_fmadd_pd(a4, f8, b1), f8, b0);
   const __m512d f2x = _mm512_add_pd(f, f);
   const __m512d lm = _mm512_fmadd_pd(f2x, _mm512_mul_pd(f2, q), f2x);
   return _mm512_fmadd_pd(e, set1(kLn2Hi), _mm512_fmadd_pd(e, set1(kLn2Lo), lm));
@@ -92,15 +91,14 @@ inline __m512d vjs(__m512d P, __m512d Q, __m512d lP, __m512d lQ) {
   const __m512d lm = _mm512_sub_pd(vlog(sv), set1(kLn2));
   const __m512d d = _mm512_div_pd(_mm512_sub_pd(P, Q), sv);
   const __m512d t = _mm512_mul_pd(d, d);
-  __m512d f = set1(1.0 / 153);
-  f = _mm512_fmadd_pd(f, t, set1(1.0 / 120));
-  f = _mm512_fmadd_pd(f, t, set1(1.0 / 91));
-  f = _mm512_fmadd_pd(f, t, set1(1.0 / 66));
-  f = _mm512_fmadd_pd(f, t, set1(1.0 / 45));
-  f = _mm512_fmadd_pd(f, t, set1(1.0 / 28));
-  f = _mm512_fmadd_pd(f, t, set1(1.0 / 15));
-  f = _mm512_fmadd_pd(f, t, set1(1.0 / 6));
-  f = _mm512_fmadd_pd(f, t, set1(1.0));
+  // f = sum_{k=1..9} t^(k-1) / (k (2k-1)), by Estrin's scheme
+  const __m512d t2 = _mm512_mul_pd(t, t), t4 = _mm512_mul_pd(t2, t2), t8 = _mm512_mul_pd(t4, t4);
+  const __m512d c0 = _mm512_fmadd_pd(t, set1(1.0 / 6), set1(1.0));
+  const __m512d c1 = _mm512_fmadd_pd(t, set1(1.0 / 28), set1(1.0 / 15));
+  const __m512d c2 = _mm512_fmadd_pd(t, set1(1.0 / 66), set1(1.0 / 45));
+  const __m512d c3 = _mm512_fmadd_pd(t, set1(1.0 / 120), set1(1.0 / 91));
+  const __m512d e0 = _mm512_fmadd_pd(c1, t2, c0), e1 = _mm512_fmadd_pd(c3, t2, c2);
+  const __m512d f = _mm512_fmadd_pd(set1(1.0 / 153), t8, _mm512_fmadd_pd(e1, t4, e0));
   const __m512d series = _mm512_mul_pd(_mm512_mul_pd(set1(0.25), s), _mm512_mul_pd(f, t));
   const __m512d a = _mm512_maskz_mul_pd(_mm512_cmp_pd_mask(P, zero, _CMP_GT_OQ), P, _mm512_sub_pd(lP, lm));
   const __m512d b = _mm512_maskz_mul_pd(_mm512_cmp_pd_mask(Q, zero, _CMP_GT_OQ), Q, _mm512_sub_pd(lQ, lm));
@@ -134,11 +132,10 @@ int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim,
                       (positive ? TK_ERR_POSITIVE_P : 0);
   if (err) return err;
   // first index of the largest log-prob (0 if all are -inf)
-  alignas(64) double a[8];
-  _mm512_store_pd(a, best);
-  double mx = a[0];
-  for (int i = 1; i < 8; ++i) mx = a[i] > mx ? a[i] : mx;
-  const __m512d b = set1(mx);
+  // the largest lane, broadcast (max is exact: any order gives the same value)
+  __m512d b = _mm512_max_pd(best, _mm512_shuffle_f64x2(best, best, 0x4E));
+  b = _mm512_max_pd(b, _mm512_shuffle_f64x2(b, b, 0xB1));
+  b = _mm512_max_pd(b, _mm512_permute_pd(b, 0x55));
   int64_t t = 0;
   for (int64_t i = 0; i < k; i += 8) {
     const __mmask8 hit = _mm512_mask_cmp_pd_mask(lanes(k - i), _mm512_loadu_pd(lp + i), b, _CMP_EQ_OQ);
@@ -414,6 +411,111 @@ PairSums pair_shared(const double* pp, const double* plp, const int32_t* pmatch,
     case 3: return pair_shared_n<3>(pp, plp, pmatch, kp, qp, qlp, kq, want_js, cP, clP, cQ, clQ);
     case 4: return pair_shared_n<4>(pp, plp, pmatch, kp, qp, qlp, kq, want_js, cP, clP, cQ, clQ);
     default: return pair_shared_n<0>(pp, plp, pmatch, kp, qp, qlp, kq, want_js, cP, clP, cQ, clQ);
+  }
+}
+
+namespace {
+
+// pair_fused for P rows of at most 8 NP entries, Q rows of at most 8 NQ: the cells stay in
+// registers between the first and the second moments.
+template <int NP, int NQ>
+PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
+                     const double* qp, const double* qlp, int64_t kq, double mass_p, double mass_q,
+                     bool rest, bool want_js, bool want_var) {
+  const __m512d zero = _mm512_setzero_pd();
+  __m512d QP[NQ], QLP[NQ];
+  for (int c = 0; c < NQ; ++c) {
+    QP[c] = _mm512_maskz_loadu_pd(lanes(kq - 8 * c), qp + 8 * c);
+    QLP[c] = _mm512_maskz_loadu_pd(lanes(kq - 8 * c), qlp + 8 * c);
+  }
+  __m512d cp[NP], clp[NP], cq[NP], clq[NP];
+  __m512d kl_pq = zero, kl_qp = zero, ce_pq = zero, ce_qp = zero, tv = zero, js = zero;
+  __m512d mp = zero, mq = zero;
+  for (int c = 0; c < NP; ++c) {
+    const __mmask8 l = lanes(kp - 8 * c);
+    const __m256i j = _mm256_maskz_loadu_epi32(l, pmatch + 8 * c);
+    const __mmask8 has = _mm256_mask_cmpge_epi32_mask(l, j, _mm256_setzero_si256());
+    const __m512i j64 = _mm512_cvtepi32_epi64(j);
+    const __m512d p = _mm512_maskz_loadu_pd(has, pp + 8 * c), lp = _mm512_maskz_loadu_pd(l, plp + 8 * c);
+    const __m512d q = _mm512_maskz_mov_pd(has, take<NQ>(QP, j64));
+    const __m512d lq = _mm512_maskz_mov_pd(has, take<NQ>(QLP, j64));
+    cp[c] = p; clp[c] = lp; cq[c] = q; clq[c] = lq;
+    mp = _mm512_add_pd(mp, p);
+    mq = _mm512_add_pd(mq, q);
+    const __mmask8 ppos = _mm512_cmp_pd_mask(p, zero, _CMP_GT_OQ);
+    const __mmask8 qpos = _mm512_cmp_pd_mask(q, zero, _CMP_GT_OQ);
+    kl_pq = _mm512_mask3_fmadd_pd(p, _mm512_sub_pd(lp, lq), kl_pq, ppos);
+    ce_pq = _mm512_mask3_fnmadd_pd(p, lq, ce_pq, ppos);
+    kl_qp = _mm512_mask3_fmadd_pd(q, _mm512_sub_pd(lq, lp), kl_qp, qpos);
+    ce_qp = _mm512_mask3_fnmadd_pd(q, lp, ce_qp, qpos);
+    tv = _mm512_add_pd(tv, _mm512_abs_pd(_mm512_sub_pd(p, q)));
+    if (want_js) js = _mm512_add_pd(js, vjs(p, q, lp, lq));
+  }
+  PairOut o;
+  o.kl_pq = hsum(kl_pq); o.kl_qp = hsum(kl_qp); o.ce_pq = hsum(ce_pq); o.ce_qp = hsum(ce_qp);
+  o.tv = hsum(tv); o.js = hsum(js);
+  // the rest cell (bucket) and the logs of both models' own rest masses, in one vector log
+  const double smp = hsum(mp), smq = hsum(mq);
+  const double rp = rest && 1.0 - smp > 0 ? 1.0 - smp : 0.0, rq = rest && 1.0 - smq > 0 ? 1.0 - smq : 0.0;
+  const double xp = 1.0 - mass_p > 0 ? 1.0 - mass_p : 0.0, xq = 1.0 - mass_q > 0 ? 1.0 - mass_q : 0.0;
+  const __m512d x = _mm512_setr_pd(rp, rq, xp, xq, 1.0, 1.0, 1.0, 1.0);
+  const __mmask8 xpos = _mm512_cmp_pd_mask(x, zero, _CMP_GT_OQ);
+  alignas(64) double lx[8];
+  _mm512_store_pd(lx, _mm512_mask_blend_pd(xpos, set1(-__builtin_inf()), vlog(_mm512_mask_blend_pd(xpos, set1(1.0), x))));
+  const double lrp = lx[0], lrq = lx[1];
+  o.own_log_p = lx[2];
+  o.own_log_q = lx[3];
+  if (rp > 0 || rq > 0) {
+    if (rp > 0) { o.kl_pq += rp * (lrp - lrq); o.ce_pq -= rp * lrq; }
+    if (rq > 0) { o.kl_qp += rq * (lrq - lrp); o.ce_qp -= rq * lrp; }
+    o.tv += rp > rq ? rp - rq : rq - rp;
+    if (want_js) {
+      alignas(64) double jv[8];
+      _mm512_store_pd(jv, vjs(_mm512_set1_pd(rp), _mm512_set1_pd(rq), _mm512_set1_pd(lrp), _mm512_set1_pd(lrq)));
+      o.js += jv[0];
+    }
+  }
+  o.v_qp = o.v_pq = 0.0;
+  if (want_var) {  // centred second moments: sum P (lQ - mu_qp)^2, sum Q (lP - mu_pq)^2
+    const __m512d mu_qp = set1(-o.ce_pq), mu_pq = set1(-o.ce_qp);
+    __m512d v_qp = zero, v_pq = zero;
+    for (int c = 0; c < NP; ++c) {
+      const __m512d dq = _mm512_sub_pd(clq[c], mu_qp), dp = _mm512_sub_pd(clp[c], mu_pq);
+      v_qp = _mm512_mask3_fmadd_pd(cp[c], _mm512_mul_pd(dq, dq), v_qp, _mm512_cmp_pd_mask(cp[c], zero, _CMP_GT_OQ));
+      v_pq = _mm512_mask3_fmadd_pd(cq[c], _mm512_mul_pd(dp, dp), v_pq, _mm512_cmp_pd_mask(cq[c], zero, _CMP_GT_OQ));
+    }
+    o.v_qp = hsum(v_qp);
+    o.v_pq = hsum(v_pq);
+    if (rp > 0) { const double d = lrq + o.ce_pq; o.v_qp += rp * (d * d); }
+    if (rq > 0) { const double d = lrp + o.ce_qp; o.v_pq += rq * (d * d); }
+  }
+  return o;
+}
+
+template <int NP>
+bool pair_fused_p(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
+                  const double* qp, const double* qlp, int64_t kq, double mass_p, double mass_q,
+                  bool rest, bool want_js, bool want_var, PairOut& out) {
+  switch ((kq + 7) / 8) {
+    case 1: out = pair_fused_n<NP, 1>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var); return true;
+    case 2: out = pair_fused_n<NP, 2>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var); return true;
+    case 3: out = pair_fused_n<NP, 3>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var); return true;
+    case 4: out = pair_fused_n<NP, 4>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var); return true;
+    default: return false;
+  }
+}
+
+}  // namespace
+
+bool pair_fused(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
+                const double* qp, const double* qlp, int64_t kq, double mass_p, double mass_q,
+                bool rest, bool want_js, bool want_var, PairOut& out) {
+  switch ((kp + 7) / 8) {
+    case 1: return pair_fused_p<1>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var, out);
+    case 2: return pair_fused_p<2>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var, out);
+    case 3: return pair_fused_p<3>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var, out);
+    case 4: return pair_fused_p<4>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var, out);
+    default: return false;
   }
 }
 

@@ -31,6 +31,18 @@ constexpr int64_t kSmallK = 32;
 int32_t pair_rows_small(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq,
                         int32_t* pmatch, int32_t* qmatch);
 
+// The whole pairwise pass of the bucket (rest = true) and ignore (rest = false) policies for
+// 1 <= kp, kq <= 32, cells in registers: first moments of the shared cells (as pair_shared), the
+// rest cell of mass max(0, 1 - shared mass) per model (bucket), and (want_var) the centred
+// second moments about -ce. Also returns own_log_p/q = log max(0, 1 - mass_p/q) (the per-model
+// rest buckets). False (nothing done) for longer rows.
+struct PairOut {
+  double kl_pq, kl_qp, ce_pq, ce_qp, tv, js, v_qp, v_pq, own_log_p, own_log_q;
+};
+bool pair_fused(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
+                const double* qp, const double* qlp, int64_t kq, double mass_p, double mass_q,
+                bool rest, bool want_js, bool want_var, PairOut& out);
+
 // y[i] = log(x[i]) for eight values x >= 0 (0 -> -inf), by the same polynomial as the other
 // kernels of this set.
 void log8(const double* x, double* y);
