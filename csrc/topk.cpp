@@ -836,32 +836,18 @@ class RowKernel {
     const int64_t* qid = static_cast<const int64_t*>(A.q.ids) + r * A.q.id_stride0;
     const double* qlp = static_cast<const double*>(A.q.logprobs) + r * A.q.lp_stride0;
     const uint64_t lim = A.vocab > 0 ? static_cast<uint64_t>(A.vocab) : uint64_t(1) << 63;
-    int64_t ptop = 0, qtop = 0;
-    bool p31 = false, q31 = false;
-    const int32_t ep = k5::check_row(pid, plp, A.p.k, lim, &ptop, &p31);
-    if (ep == k5::kHasPadding) return false;
-    const int32_t eq = k5::check_row(qid, qlp, A.q.k, lim, &qtop, &q31);
-    if (eq == k5::kHasPadding) return false;
+    k5::LoadOut o;
+    const int32_t e = k5::load_pair(pid, plp, A.p.k, qid, qlp, A.q.k, lim, P.match, Q.match, P.p, Q.p, o);
+    if (e == k5::kHasPadding) return false;
     row512 = true;
-    P.id = pid; P.lp = plp; P.n = A.p.k; P.top = ptop;
-    Q.id = qid; Q.lp = qlp; Q.n = A.q.k; Q.top = qtop;
-    if (ep | eq) {
-      err = ep | (eq << 1);
-      return true;
-    }
-    err = p31 && q31 && P.n <= k5::kSmallK && Q.n <= k5::kSmallK
-              ? k5::pair_rows_small(pid, P.n, qid, Q.n, P.match, Q.match)
-              : k5::pair_rows(pid, P.n, qid, Q.n, P.match, Q.match);
-    // (a row with another error is reported by that error: the mass is not needed)
-    if (err) return true;
+    P.id = pid; P.lp = plp; P.n = A.p.k; P.top = o.ptop;
+    Q.id = qid; Q.lp = qlp; Q.n = A.q.k; Q.top = o.qtop;
+    err = e;
+    if (err & ~(TK_ERR_MASS_P | TK_ERR_MASS_Q)) return true;
     for (int64_t i = Q.n; i < Q.n + kPad; ++i) Q.match[i] = -1;
     for (int64_t i = P.n; i < P.n + kPad; ++i) P.match[i] = -1;
-    const k5::RowSums sp = k5::exp_sums(plp, P.n, nullptr, P.p);
-    const k5::RowSums sq = k5::exp_sums(qlp, Q.n, Q.match, Q.p);
-    P.mass = sp.mass; P.s1 = sp.s1; P.shared = 0.0;
-    Q.mass = sq.mass; Q.s1 = sq.s1; Q.shared = sq.shared;
-    err = (P.mass > 1.0 + kTopkMassTol ? TK_ERR_MASS_P : 0) |
-          (Q.mass > 1.0 + kTopkMassTol ? TK_ERR_MASS_Q : 0);
+    P.mass = o.p.mass; P.s1 = o.p.s1; P.shared = 0.0;
+    Q.mass = o.q.mass; Q.s1 = o.q.s1; Q.shared = o.q.shared;
     return true;
   }
 #endif

@@ -83,12 +83,12 @@ inline __m512d vlog(__m512d x) {
 
 // JS contribution of cells (topk.cpp's js_cell): 1/2 [P log(P/m) + Q log(Q/m)], m = (P+Q)/2,
 // by the series in d = (P-Q)/(P+Q) where |d| < 1/8; 0 for empty cells.
-inline __m512d vjs(__m512d P, __m512d Q, __m512d lP, __m512d lQ) {
+// lm = log m where P + Q > 0.
+inline __m512d vjs(__m512d P, __m512d Q, __m512d lP, __m512d lQ, __m512d lm) {
   const __m512d zero = _mm512_setzero_pd();
   const __m512d s = _mm512_add_pd(P, Q);
   const __mmask8 pos = _mm512_cmp_pd_mask(s, zero, _CMP_GT_OQ);
   const __m512d sv = _mm512_mask_blend_pd(pos, set1(1.0), s);
-  const __m512d lm = _mm512_sub_pd(vlog(sv), set1(kLn2));
   const __m512d d = _mm512_div_pd(_mm512_sub_pd(P, Q), sv);
   const __m512d t = _mm512_mul_pd(d, d);
   // f = sum_{k=1..9} t^(k-1) / (k (2k-1)), by Estrin's scheme
@@ -106,11 +106,31 @@ inline __m512d vjs(__m512d P, __m512d Q, __m512d lP, __m512d lQ) {
   const __m512d v = _mm512_mask_blend_pd(small, _mm512_mul_pd(set1(0.5), _mm512_add_pd(a, b)), series);
   return _mm512_maskz_mov_pd(pos, v);
 }
+inline __m512d vjs(__m512d P, __m512d Q, __m512d lP, __m512d lQ) {
+  const __m512d s = _mm512_add_pd(P, Q);
+  const __mmask8 pos = _mm512_cmp_pd_mask(s, _mm512_setzero_pd(), _CMP_GT_OQ);
+  const __m512d lm = _mm512_sub_pd(vlog(_mm512_mask_blend_pd(pos, set1(1.0), s)), set1(kLn2));
+  return vjs(P, Q, lP, lQ, lm);
+}
+
+// Lane i of the result = the sum of the lanes of a[i] (a fixed order: pairs, then 128-bit
+// blocks), for eight vectors at once.
+inline __m512d hsum8(const __m512d* a) {
+  __m512d t[4];
+  for (int i = 0; i < 4; ++i)
+    t[i] = _mm512_add_pd(_mm512_unpacklo_pd(a[2 * i], a[2 * i + 1]), _mm512_unpackhi_pd(a[2 * i], a[2 * i + 1]));
+  const __m512d w0 = _mm512_add_pd(_mm512_shuffle_f64x2(t[0], t[1], 0x88), _mm512_shuffle_f64x2(t[0], t[1], 0xDD));
+  const __m512d w1 = _mm512_add_pd(_mm512_shuffle_f64x2(t[2], t[3], 0x88), _mm512_shuffle_f64x2(t[2], t[3], 0xDD));
+  return _mm512_add_pd(_mm512_shuffle_f64x2(w0, w1, 0x88), _mm512_shuffle_f64x2(w0, w1, 0xDD));
+}
 
 }  // namespace
 
-int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim, int64_t* top,
-                  bool* ids31) {
+#define FP_INLINE inline __attribute__((always_inline))
+
+namespace {
+FP_INLINE int32_t check_row_impl(const int64_t* ids, const double* lp, int64_t k, uint64_t lim,
+                                 int64_t* top, bool* ids31) {
   const __m512i minus1 = _mm512_set1_epi64(-1), limv = _mm512_set1_epi64(static_cast<int64_t>(lim));
   const __m512d tol = set1(kTopkPositiveTol);
   const __m512i lim31 = _mm512_set1_epi64(int64_t(1) << 31);
@@ -147,6 +167,12 @@ int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim,
   *top = t;
   *ids31 = big == 0;
   return 0;
+}
+}  // namespace
+
+int32_t check_row(const int64_t* ids, const double* lp, int64_t k, uint64_t lim, int64_t* top,
+                  bool* ids31) {
+  return check_row_impl(ids, lp, k, lim, top, ids31);
 }
 
 namespace {
@@ -255,7 +281,7 @@ inline void rotations(std::integer_sequence<int, R...>, __m512i P1, __m512i Q1, 
 
 // pair_rows for kp, kq <= 32 and ids in [0, 2^31): all lane pairs of the first registers by
 // the 16 rotations; entries 16.. of each row (second registers) by broadcasts.
-int32_t pair_rows32(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq, int32_t* pmatch,
+FP_INLINE int32_t pair_rows32(const int64_t* pid, int64_t kp, const int64_t* qid, int64_t kq, int32_t* pmatch,
                     int32_t* qmatch) {
   __m512i P1, P2, Q1, Q2;
   load_ids32(pid, kp, -2, P1, P2);
@@ -319,7 +345,8 @@ int64_t find_id(const int64_t* ids, int64_t k, int64_t id) {
   return -1;
 }
 
-RowSums exp_sums(const double* lp, int64_t n, const int32_t* match, double* p) {
+namespace {
+FP_INLINE RowSums exp_sums_impl(const double* lp, int64_t n, const int32_t* match, double* p) {
   const __m512d zero = _mm512_setzero_pd();
   __m512d m = zero, s1 = zero, sh = zero;
   for (int64_t i = 0; i < n; i += 8) {
@@ -335,6 +362,30 @@ RowSums exp_sums(const double* lp, int64_t n, const int32_t* match, double* p) {
     }
   }
   return RowSums{hsum(m), hsum(s1), hsum(sh)};
+}
+}  // namespace
+
+RowSums exp_sums(const double* lp, int64_t n, const int32_t* match, double* p) {
+  return exp_sums_impl(lp, n, match, p);
+}
+
+int32_t load_pair(const int64_t* pid, const double* plp, int64_t kp, const int64_t* qid,
+                  const double* qlp, int64_t kq, uint64_t lim, int32_t* pmatch, int32_t* qmatch,
+                  double* pp, double* qp, LoadOut& o) {
+  bool p31 = false, q31 = false;
+  const int32_t ep = check_row_impl(pid, plp, kp, lim, &o.ptop, &p31);
+  if (ep == kHasPadding) return kHasPadding;
+  const int32_t eq = check_row_impl(qid, qlp, kq, lim, &o.qtop, &q31);
+  if (eq == kHasPadding) return kHasPadding;
+  if (ep | eq) return ep | (eq << 1);
+  const int32_t dup = p31 && q31 && kp <= kSmallK && kq <= kSmallK
+                          ? pair_rows32(pid, kp, qid, kq, pmatch, qmatch)
+                          : pair_rows(pid, kp, qid, kq, pmatch, qmatch);
+  if (dup) return dup;
+  o.p = exp_sums_impl(plp, kp, nullptr, pp);
+  o.q = exp_sums_impl(qlp, kq, qmatch, qp);
+  return (o.p.mass > 1.0 + kTopkMassTol ? TK_ERR_MASS_P : 0) |
+         (o.q.mass > 1.0 + kTopkMassTol ? TK_ERR_MASS_Q : 0);
 }
 
 namespace {
@@ -452,13 +503,16 @@ PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch,
     if (want_js) js = _mm512_add_pd(js, vjs(p, q, lp, lq));
   }
   PairOut o;
-  o.kl_pq = hsum(kl_pq); o.kl_qp = hsum(kl_qp); o.ce_pq = hsum(ce_pq); o.ce_qp = hsum(ce_qp);
-  o.tv = hsum(tv); o.js = hsum(js);
+  alignas(64) double sums[8];
+  const __m512d all[8] = {kl_pq, kl_qp, ce_pq, ce_qp, tv, js, mp, mq};
+  _mm512_store_pd(sums, hsum8(all));
+  o.kl_pq = sums[0]; o.kl_qp = sums[1]; o.ce_pq = sums[2]; o.ce_qp = sums[3];
+  o.tv = sums[4]; o.js = sums[5];
   // the rest cell (bucket) and the logs of both models' own rest masses, in one vector log
-  const double smp = hsum(mp), smq = hsum(mq);
+  const double smp = sums[6], smq = sums[7];
   const double rp = rest && 1.0 - smp > 0 ? 1.0 - smp : 0.0, rq = rest && 1.0 - smq > 0 ? 1.0 - smq : 0.0;
   const double xp = 1.0 - mass_p > 0 ? 1.0 - mass_p : 0.0, xq = 1.0 - mass_q > 0 ? 1.0 - mass_q : 0.0;
-  const __m512d x = _mm512_setr_pd(rp, rq, xp, xq, 1.0, 1.0, 1.0, 1.0);
+  const __m512d x = _mm512_setr_pd(rp, rq, xp, xq, rp + rq, 1.0, 1.0, 1.0);
   const __mmask8 xpos = _mm512_cmp_pd_mask(x, zero, _CMP_GT_OQ);
   alignas(64) double lx[8];
   _mm512_store_pd(lx, _mm512_mask_blend_pd(xpos, set1(-__builtin_inf()), vlog(_mm512_mask_blend_pd(xpos, set1(1.0), x))));
@@ -471,7 +525,8 @@ PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch,
     o.tv += rp > rq ? rp - rq : rq - rp;
     if (want_js) {
       alignas(64) double jv[8];
-      _mm512_store_pd(jv, vjs(_mm512_set1_pd(rp), _mm512_set1_pd(rq), _mm512_set1_pd(lrp), _mm512_set1_pd(lrq)));
+      _mm512_store_pd(jv, vjs(_mm512_set1_pd(rp), _mm512_set1_pd(rq), _mm512_set1_pd(lrp), _mm512_set1_pd(lrq),
+                              _mm512_set1_pd(lx[4] - kLn2)));
       o.js += jv[0];
     }
   }

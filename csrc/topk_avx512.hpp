@@ -59,6 +59,18 @@ struct RowSums {
 };
 RowSums exp_sums(const double* lp, int64_t n, const int32_t* match, double* p);
 
+// Both rows at once (check_row, pair_rows / pair_rows_small, exp_sums; match arrays with kp,
+// kq entries plus one scratch slot): kHasPadding if a row has padding, else the rows' error
+// bits in their final places (TK_ERR_*_P / _Q; the mass is checked only for rows without
+// other errors), 0 when o holds the tops and sums.
+struct LoadOut {
+  int64_t ptop, qtop;
+  RowSums p, q;
+};
+int32_t load_pair(const int64_t* pid, const double* plp, int64_t kp, const int64_t* qid,
+                  const double* qlp, int64_t kq, uint64_t lim, int32_t* pmatch, int32_t* qmatch,
+                  double* pp, double* qp, LoadOut& o);
+
 // The bucket/ignore panel's first moments over the shared ids (P's entries whose id Q also has;
 // the others count as empty cells), in P's row order: cells written to cP, clP, cQ, clQ at P's
 // positions (kp rounded up to 4 written; empty cells have P = Q = 0). Any kp >= 1.
