@@ -9,7 +9,10 @@
 // "cells" (probability and log-probability under P and Q): the shared ids plus the rest bucket,
 // the shared ids alone, their renormalisation, or the union with the geometric tails (which add
 // closed forms for the remaining tail ranks). exp and log are evaluated by branch-free
-// polynomials (about one ulp), four at a time with AVX2 where fp::simd_level() allows.
+// polynomials (about one ulp), four at a time with AVX2 where fp::simd_level() allows. With the
+// AVX-512 set (topk_avx512.cpp), rows without padding (int64 ids, float64 log-probs, k a
+// multiple of 4) are checked, paired by vector id compares (no id table) and exponentiated in
+// one call, and the bucket / ignore pairwise pass (k <= 32) keeps its cells in registers.
 // All arithmetic is float64 and every sum runs in a fixed order, so a row's results depend only
 // on that row and on the kernel set: bit-identical for any number of threads.
 #include "topk.hpp"
@@ -1349,7 +1352,9 @@ double geo_solve(double rho, int64_t L) {
 
 void topk_panel(const TopkArgs& args, int num_threads) {
   const int level = simd_level();
-  parallel_for(args.n, num_threads, [&](int64_t b, int64_t e) {
+  // ranges of 4096 rows (a few MB of input) to whichever thread is free: every row depends only
+  // on its own inputs, so the results do not depend on the schedule
+  parallel_for_chunks(args.n, num_threads, 4096, [&](int64_t b, int64_t e) {
     RowKernel k(args, level);
     for (int64_t r = b; r < e; ++r) k.run(r, e);
   });
