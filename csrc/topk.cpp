@@ -786,6 +786,8 @@ class RowKernel {
   Tail tp, tq;
   bool rest_logs = false;     // own_rest_log holds log(1 - mass) of P and Q for this row
   double own_rest_log[2] = {0.0, 0.0};
+  bool list_vars = false;     // own_list_var holds each list's sum p (lp - mu)^2 (bucket)
+  double own_list_var[2] = {0.0, 0.0};
 
   // Rows are streamed from memory: ask for the inputs of a row a few rows ahead (the hardware
   // prefetchers do not follow four input and up to seventeen output streams well).
@@ -898,7 +900,7 @@ class RowKernel {
     }
     // With the AVX-512 set, bucket: the pairwise pass first, which also takes the logs of both
     // models' rest masses (for the per-model fields) in its vector log of the rest cells.
-    rest_logs = false;
+    rest_logs = list_vars = false;
     const bool pair_first = avx512 && A.tail == TAIL_BUCKET && W.pair;
     if (pair_first) pairwise(r);
     if (W.own_p) own(r, P, tp, TK_ENTROPY_P, TK_VAR_LOGP_P, W.var_p, 0);
@@ -1004,7 +1006,10 @@ class RowKernel {
         h = A.tail == TAIL_IGNORE ? -mu : clamp0(-mu);
         if (want_var) {
 #if defined(FP_TOPK_AVX2)
-          if (avx2 && w == s.p) {  // the padded row
+          if (list_vars && A.tail == TAIL_BUCKET) {  // summed by the AVX-512 pairwise pass
+            var = own_list_var[side];
+            if (xm > 0) { const double d = xmu - mu; var += xm * (d * d + xs2); }
+          } else if (avx2 && w == s.p) {  // the padded row
             var = own_var_avx2(w, l, s.n, mu);
             if (xm > 0) { const double d = xmu - mu; var += xm * (d * d + xs2); }
           } else {
@@ -1077,13 +1082,17 @@ class RowKernel {
   bool pair_shared(bool rest) {
 #if defined(FP_TOPK_AVX512)
     topk_avx512::PairOut o;
-    if (avx512 && topk_avx512::pair_fused(P.p, P.lp, P.match, P.n, Q.p, Q.lp, Q.n, P.mass, Q.mass,
-                                          rest, W.js, W.pair_var, o)) {
+    const topk_avx512::OwnSums own{P.mass, Q.mass, P.s1, Q.s1, W.var_p || W.var_q};
+    if (avx512 && topk_avx512::pair_fused(P.p, P.lp, P.match, P.n, Q.p, Q.lp, Q.n, own, rest, W.js,
+                                          W.pair_var, o)) {
       pr.kl_pq = o.kl_pq; pr.kl_qp = o.kl_qp; pr.ce_pq = o.ce_pq; pr.ce_qp = o.ce_qp;
       pr.tv = o.tv; pr.js = o.js; pr.v_qp = o.v_qp; pr.v_pq = o.v_pq;
       own_rest_log[0] = o.own_log_p;
       own_rest_log[1] = o.own_log_q;
+      own_list_var[0] = o.own_var_p;
+      own_list_var[1] = o.own_var_q;
       rest_logs = true;
+      list_vars = rest && own.want_var;
       return true;
     }
 #endif

@@ -471,7 +471,7 @@ namespace {
 // registers between the first and the second moments.
 template <int NP, int NQ>
 PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
-                     const double* qp, const double* qlp, int64_t kq, double mass_p, double mass_q,
+                     const double* qp, const double* qlp, int64_t kq, const OwnSums& own,
                      bool rest, bool want_js, bool want_var) {
   const __m512d zero = _mm512_setzero_pd();
   __m512d QP[NQ], QLP[NQ];
@@ -511,7 +511,8 @@ PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch,
   // the rest cell (bucket) and the logs of both models' own rest masses, in one vector log
   const double smp = sums[6], smq = sums[7];
   const double rp = rest && 1.0 - smp > 0 ? 1.0 - smp : 0.0, rq = rest && 1.0 - smq > 0 ? 1.0 - smq : 0.0;
-  const double xp = 1.0 - mass_p > 0 ? 1.0 - mass_p : 0.0, xq = 1.0 - mass_q > 0 ? 1.0 - mass_q : 0.0;
+  const double xp = 1.0 - own.mass_p > 0 ? 1.0 - own.mass_p : 0.0;
+  const double xq = 1.0 - own.mass_q > 0 ? 1.0 - own.mass_q : 0.0;
   const __m512d x = _mm512_setr_pd(rp, rq, xp, xq, rp + rq, 1.0, 1.0, 1.0);
   const __mmask8 xpos = _mm512_cmp_pd_mask(x, zero, _CMP_GT_OQ);
   alignas(64) double lx[8];
@@ -529,6 +530,24 @@ PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch,
                               _mm512_set1_pd(lx[4] - kLn2)));
       o.js += jv[0];
     }
+  }
+  o.own_var_p = o.own_var_q = 0.0;
+  if (rest && own.want_var) {  // bucket: sum p (lp - mu)^2 over each model's list, mu = -entropy
+    const double mu_p = own.s1_p + (xp > 0 ? xp * lx[2] : 0.0);
+    const double mu_q = own.s1_q + (xq > 0 ? xq * lx[3] : 0.0);
+    __m512d vp = zero, vq = zero;
+    for (int c = 0; c < NP; ++c) {
+      const __mmask8 l = lanes(kp - 8 * c);
+      const __m512d w = _mm512_maskz_loadu_pd(l, pp + 8 * c);
+      const __m512d d = _mm512_sub_pd(_mm512_maskz_loadu_pd(l, plp + 8 * c), set1(mu_p));
+      vp = _mm512_mask3_fmadd_pd(w, _mm512_mul_pd(d, d), vp, _mm512_cmp_pd_mask(w, zero, _CMP_GT_OQ));
+    }
+    for (int c = 0; c < NQ; ++c) {
+      const __m512d d = _mm512_sub_pd(QLP[c], set1(mu_q));
+      vq = _mm512_mask3_fmadd_pd(QP[c], _mm512_mul_pd(d, d), vq, _mm512_cmp_pd_mask(QP[c], zero, _CMP_GT_OQ));
+    }
+    o.own_var_p = hsum(vp);
+    o.own_var_q = hsum(vq);
   }
   o.v_qp = o.v_pq = 0.0;
   if (want_var) {  // centred second moments: sum P (lQ - mu_qp)^2, sum Q (lP - mu_pq)^2
@@ -549,13 +568,13 @@ PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch,
 
 template <int NP>
 bool pair_fused_p(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
-                  const double* qp, const double* qlp, int64_t kq, double mass_p, double mass_q,
+                  const double* qp, const double* qlp, int64_t kq, const OwnSums& own,
                   bool rest, bool want_js, bool want_var, PairOut& out) {
   switch ((kq + 7) / 8) {
-    case 1: out = pair_fused_n<NP, 1>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var); return true;
-    case 2: out = pair_fused_n<NP, 2>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var); return true;
-    case 3: out = pair_fused_n<NP, 3>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var); return true;
-    case 4: out = pair_fused_n<NP, 4>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var); return true;
+    case 1: out = pair_fused_n<NP, 1>(pp, plp, pmatch, kp, qp, qlp, kq, own, rest, want_js, want_var); return true;
+    case 2: out = pair_fused_n<NP, 2>(pp, plp, pmatch, kp, qp, qlp, kq, own, rest, want_js, want_var); return true;
+    case 3: out = pair_fused_n<NP, 3>(pp, plp, pmatch, kp, qp, qlp, kq, own, rest, want_js, want_var); return true;
+    case 4: out = pair_fused_n<NP, 4>(pp, plp, pmatch, kp, qp, qlp, kq, own, rest, want_js, want_var); return true;
     default: return false;
   }
 }
@@ -563,13 +582,13 @@ bool pair_fused_p(const double* pp, const double* plp, const int32_t* pmatch, in
 }  // namespace
 
 bool pair_fused(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
-                const double* qp, const double* qlp, int64_t kq, double mass_p, double mass_q,
+                const double* qp, const double* qlp, int64_t kq, const OwnSums& own,
                 bool rest, bool want_js, bool want_var, PairOut& out) {
   switch ((kp + 7) / 8) {
-    case 1: return pair_fused_p<1>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var, out);
-    case 2: return pair_fused_p<2>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var, out);
-    case 3: return pair_fused_p<3>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var, out);
-    case 4: return pair_fused_p<4>(pp, plp, pmatch, kp, qp, qlp, kq, mass_p, mass_q, rest, want_js, want_var, out);
+    case 1: return pair_fused_p<1>(pp, plp, pmatch, kp, qp, qlp, kq, own, rest, want_js, want_var, out);
+    case 2: return pair_fused_p<2>(pp, plp, pmatch, kp, qp, qlp, kq, own, rest, want_js, want_var, out);
+    case 3: return pair_fused_p<3>(pp, plp, pmatch, kp, qp, qlp, kq, own, rest, want_js, want_var, out);
+    case 4: return pair_fused_p<4>(pp, plp, pmatch, kp, qp, qlp, kq, own, rest, want_js, want_var, out);
     default: return false;
   }
 }

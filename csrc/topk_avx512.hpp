@@ -36,11 +36,17 @@ int32_t pair_rows_small(const int64_t* pid, int64_t kp, const int64_t* qid, int6
 // rest cell of mass max(0, 1 - shared mass) per model (bucket), and (want_var) the centred
 // second moments about -ce. Also returns own_log_p/q = log max(0, 1 - mass_p/q) (the per-model
 // rest buckets). False (nothing done) for longer rows.
+// With rest and own.want_var, also own_var_p = sum of p (lp - mu)^2 over P's list (p > 0), mu =
+// s1_p + r log r with r = max(0, 1 - mass_p) (minus the bucket entropy), likewise for Q.
+struct OwnSums {
+  double mass_p, mass_q, s1_p, s1_q;
+  bool want_var;
+};
 struct PairOut {
-  double kl_pq, kl_qp, ce_pq, ce_qp, tv, js, v_qp, v_pq, own_log_p, own_log_q;
+  double kl_pq, kl_qp, ce_pq, ce_qp, tv, js, v_qp, v_pq, own_log_p, own_log_q, own_var_p, own_var_q;
 };
 bool pair_fused(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
-                const double* qp, const double* qlp, int64_t kq, double mass_p, double mass_q,
+                const double* qp, const double* qlp, int64_t kq, const OwnSums& own,
                 bool rest, bool want_js, bool want_var, PairOut& out);
 
 // y[i] = log(x[i]) for eight values x >= 0 (0 -> -inf), by the same polynomial as the other
