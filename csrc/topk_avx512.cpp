@@ -158,7 +158,7 @@ FP_INLINE int32_t check_row_impl(const int64_t* ids, const double* lp, int64_t k
   b = _mm512_max_pd(b, _mm512_permute_pd(b, 0x55));
   int64_t t = 0;
   for (int64_t i = 0; i < k; i += 8) {
-    const __mmask8 hit = _mm512_mask_cmp_pd_mask(lanes(k - i), _mm512_loadu_pd(lp + i), b, _CMP_EQ_OQ);
+    const __mmask8 hit = _mm512_mask_cmp_pd_mask(lanes(k - i), _mm512_maskz_loadu_pd(lanes(k - i), lp + i), b, _CMP_EQ_OQ);
     if (hit) {
       t = i + __builtin_ctz(hit);
       break;
