@@ -9,7 +9,10 @@
 // "cells" (probability and log-probability under P and Q): the shared ids plus the rest bucket,
 // the shared ids alone, their renormalisation, or the union with the geometric tails (which add
 // closed forms for the remaining tail ranks). exp and log are evaluated by branch-free
-// polynomials (about one ulp), four at a time with AVX2 where fp::simd_level() allows.
+// polynomials (about one ulp), four at a time with AVX2 where fp::simd_level() allows. With the
+// AVX-512 set (topk_avx512.cpp), rows without padding (int64 ids, float64 log-probs, k a
+// multiple of 4) are checked, paired by vector id compares (no id table) and exponentiated in
+// one call, and the bucket / ignore pairwise pass (k <= 32) keeps its cells in registers.
 // All arithmetic is float64 and every sum runs in a fixed order, so a row's results depend only
 // on that row and on the kernel set: bit-identical for any number of threads.
 #include "topk.hpp"
@@ -22,6 +25,10 @@
 
 #include "dispatch.hpp"
 #include "parallel.hpp"
+#if defined(FP_HAVE_X86_KERNELS) && (defined(__GNUC__) || defined(__clang__))
+#include "topk_avx512.hpp"
+#define FP_TOPK_AVX512 1
+#endif
 
 namespace fp {
 
@@ -745,7 +752,9 @@ struct Want {
 
 class RowKernel {
  public:
-  RowKernel(const TopkArgs& a, bool avx2) : A(a), W(a), S(a.p.k, a.q.k), avx2(avx2) {
+  RowKernel(const TopkArgs& a, int level)
+      : A(a), W(a), S(a.p.k, a.q.k), avx2(level >= SIMD_AVX2), avx512(level >= SIMD_AVX512),
+        dense512(avx512 && dense512_ok(a.p) && dense512_ok(a.q)) {
     P.id = P.id_buf = S.pid.data(); P.lp = P.lp_buf = S.plp.data();
     P.p = S.pp.data(); P.match = S.pm.data();
     Q.id = Q.id_buf = S.qid.data(); Q.lp = Q.lp_buf = S.qlp.data();
@@ -767,11 +776,18 @@ class RowKernel {
   const Want W;
   Scratch S;
   const bool avx2;          // use the AVX2 kernels
+  const bool avx512;        // use the AVX-512 kernels (topk_avx512.cpp; implies avx2)
+  const bool dense512;      // rows without padding are loaded and paired by them
+  bool row512 = false;      // this row was (no id table then)
   bool vector_cells = false;  // C holds the AVX2 kernel's padded cells
   Side P, Q;
   Cells C;
   Pair pr;
   Tail tp, tq;
+  bool rest_logs = false;     // own_rest_log holds log(1 - mass) of P and Q for this row
+  double own_rest_log[2] = {0.0, 0.0};
+  bool list_vars = false;     // own_list_var holds each list's sum p (lp - mu)^2 (bucket)
+  double own_list_var[2] = {0.0, 0.0};
 
   // Rows are streamed from memory: ask for the inputs of a row a few rows ahead (the hardware
   // prefetchers do not follow four input and up to seventeen output streams well).
@@ -802,8 +818,58 @@ class RowKernel {
     for (int f = 0; f < TK_NUM_FIELDS; ++f) put(f, r, v);
   }
 
+  // The AVX-512 loader takes contiguous int64 / float64 rows of a length the 4-wide kernels
+  // can read in place (a multiple of 4) and the 64-lane masks cover.
+  static bool dense512_ok(const TopkSide& s) {
+#if defined(FP_TOPK_AVX512)
+    return s.ids64 && s.lp64 && s.id_stride1 == 1 && s.lp_stride1 == 1 && s.k >= 4 &&
+           s.k % 4 == 0 && s.k <= topk_avx512::kMaxK;
+#else
+    (void)s;
+    return false;
+#endif
+  }
+
+#if defined(FP_TOPK_AVX512)
+  // Both rows without padding: checked, paired by id (vector compares, no id table) and
+  // exponentiated by the AVX-512 kernels, used in place. Returns false (nothing changed) if a
+  // row has padding.
+  bool load512(int64_t r, int32_t& err) {
+    namespace k5 = topk_avx512;
+    const int64_t* pid = static_cast<const int64_t*>(A.p.ids) + r * A.p.id_stride0;
+    const double* plp = static_cast<const double*>(A.p.logprobs) + r * A.p.lp_stride0;
+    const int64_t* qid = static_cast<const int64_t*>(A.q.ids) + r * A.q.id_stride0;
+    const double* qlp = static_cast<const double*>(A.q.logprobs) + r * A.q.lp_stride0;
+    const uint64_t lim = A.vocab > 0 ? static_cast<uint64_t>(A.vocab) : uint64_t(1) << 63;
+    k5::LoadOut o;
+    const int32_t e = k5::load_pair(pid, plp, A.p.k, qid, qlp, A.q.k, lim, P.match, Q.match, P.p, Q.p, o);
+    if (e == k5::kHasPadding) return false;
+    row512 = true;
+    P.id = pid; P.lp = plp; P.n = A.p.k; P.top = o.ptop;
+    Q.id = qid; Q.lp = qlp; Q.n = A.q.k; Q.top = o.qtop;
+    err = e;
+    if (err & ~(TK_ERR_MASS_P | TK_ERR_MASS_Q)) return true;
+    for (int64_t i = Q.n; i < Q.n + kPad; ++i) Q.match[i] = -1;
+    for (int64_t i = P.n; i < P.n + kPad; ++i) P.match[i] = -1;
+    P.mass = o.p.mass; P.s1 = o.p.s1; P.shared = 0.0;
+    Q.mass = o.q.mass; Q.s1 = o.q.s1; Q.shared = o.q.shared;
+    return true;
+  }
+#endif
+
   // Loads, checks, exponentiates and pairs both rows. Returns error bits.
   int32_t load(int64_t r) {
+    row512 = false;
+#if defined(FP_TOPK_AVX512)
+    int32_t e512 = 0;
+    if (dense512 && load512(r, e512)) {
+      if (A.tail == TAIL_GEOMETRIC) {
+        if (P.n >= A.vocab) e512 |= TK_ERR_VOCAB_P;
+        if (Q.n >= A.vocab) e512 |= TK_ERR_VOCAB_Q;
+      }
+      return e512;
+    }
+#endif
     S.table.next_row();
     int32_t err = load_row_any<false>(A.p, r, A.vocab, P, P, S.table, avx2);
     err |= load_row_any<true>(A.q, r, A.vocab, Q, P, S.table, avx2) << 1;
@@ -832,9 +898,14 @@ class RowKernel {
       if (P.n > 0 && Q.n > 0) v = P.id[P.top] == Q.id[Q.top] ? 1.0 : 0.0;
       put(TK_TOP1_AGREE, r, v);
     }
-    if (W.own_p) own(r, P, tp, TK_ENTROPY_P, TK_VAR_LOGP_P, W.var_p);
-    if (W.own_q) own(r, Q, tq, TK_ENTROPY_Q, TK_VAR_LOGQ_Q, W.var_q);
-    if (W.pair) pairwise(r);
+    // With the AVX-512 set, bucket: the pairwise pass first, which also takes the logs of both
+    // models' rest masses (for the per-model fields) in its vector log of the rest cells.
+    rest_logs = list_vars = false;
+    const bool pair_first = avx512 && A.tail == TAIL_BUCKET && W.pair;
+    if (pair_first) pairwise(r);
+    if (W.own_p) own(r, P, tp, TK_ENTROPY_P, TK_VAR_LOGP_P, W.var_p, 0);
+    if (W.own_q) own(r, Q, tq, TK_ENTROPY_Q, TK_VAR_LOGQ_Q, W.var_q, 1);
+    if (W.pair && !pair_first) pairwise(r);
     return 0;
   }
 
@@ -842,8 +913,18 @@ class RowKernel {
   int32_t targets(int64_t r) {
     const int64_t t = A.targets[r];
     if (t < 0 || (A.vocab > 0 && t >= A.vocab)) return TK_ERR_TARGET_RANGE;
-    const IdTable::Slot* slot = S.table.lookup(t);
-    const int64_t ip = slot ? slot->pi : -1, iq = slot ? slot->qi : -1;
+    int64_t ip, iq;
+#if defined(FP_TOPK_AVX512)
+    if (row512) {
+      ip = topk_avx512::find_id(P.id, P.n, t);
+      iq = ip >= 0 ? P.match[ip] : topk_avx512::find_id(Q.id, Q.n, t);
+    } else
+#endif
+    {
+      const IdTable::Slot* slot = S.table.lookup(t);
+      ip = slot ? slot->pi : -1;
+      iq = slot ? slot->qi : -1;
+    }
     int32_t err = 0;
     const double lp = target_logprob(r, A.p, P, ip, iq, tp, S.qrank.data(), TK_ERR_TARGET_P, err);
     const double lq = target_logprob(r, A.q, Q, iq, ip, tq, S.prank.data(), TK_ERR_TARGET_Q, err);
@@ -883,7 +964,7 @@ class RowKernel {
 
   // Per-model fields: the model's own list plus, by policy, a rest bucket, nothing, a
   // renormalisation, or the extrapolated geometric tail.
-  void own(int64_t r, const Side& s, const Tail& tail, int fh, int fv, bool want_var) {
+  void own(int64_t r, const Side& s, const Tail& tail, int fh, int fv, bool want_var, int side) {
     double h = kNaN, var = kNaN;
     if (s.n > 0) {
       const double* w = s.p;
@@ -894,7 +975,7 @@ class RowKernel {
         case TAIL_BUCKET:
           xm = clamp0(1.0 - s.mass);
           if (xm > 0) {
-            xmu = log_pos(xm);
+            xmu = rest_logs ? own_rest_log[side] : log_pos(xm);
             mu += xm * xmu;
           }
           break;
@@ -925,7 +1006,10 @@ class RowKernel {
         h = A.tail == TAIL_IGNORE ? -mu : clamp0(-mu);
         if (want_var) {
 #if defined(FP_TOPK_AVX2)
-          if (avx2 && w == s.p) {  // the padded row
+          if (list_vars && A.tail == TAIL_BUCKET) {  // summed by the AVX-512 pairwise pass
+            var = own_list_var[side];
+            if (xm > 0) { const double d = xmu - mu; var += xm * (d * d + xs2); }
+          } else if (avx2 && w == s.p) {  // the padded row
             var = own_var_avx2(w, l, s.n, mu);
             if (xm > 0) { const double d = xmu - mu; var += xm * (d * d + xs2); }
           } else {
@@ -945,11 +1029,11 @@ class RowKernel {
     pr = Pair();
     C.n = 0;
     vector_cells = false;
-    bool ok = P.n > 0 && Q.n > 0;
+    bool ok = P.n > 0 && Q.n > 0, var_done = false;
     if (ok) {
       switch (A.tail) {
-        case TAIL_BUCKET: pair_shared(true); break;
-        case TAIL_IGNORE: pair_shared(false); break;
+        case TAIL_BUCKET: var_done = pair_shared(true); break;
+        case TAIL_IGNORE: var_done = pair_shared(false); break;
         case TAIL_RENORMALIZE: ok = pair_renormalized(); break;
         default: pair_geometric(); break;
       }
@@ -963,7 +1047,8 @@ class RowKernel {
     if (W.pair_var) {
       const double mu_qp = -pr.ce_pq, mu_pq = -pr.ce_qp;
 #if defined(FP_TOPK_AVX2)
-      if (vector_cells) pair_var_avx2(C, C.n, mu_qp, mu_pq, pr);
+      if (var_done) {
+      } else if (vector_cells) pair_var_avx2(C, C.n, mu_qp, mu_pq, pr);
       else pr.add_var(C, mu_qp, mu_pq);
 #else
       pr.add_var(C, mu_qp, mu_pq);
@@ -992,16 +1077,67 @@ class RowKernel {
   }
 
   // The shared ids in P's row order, plus (bucket) one rest cell per model of mass
-  // max(0, 1 - shared mass). The cells are kept for the second moments.
-  void pair_shared(bool rest) {
+  // max(0, 1 - shared mass). The cells are kept for the second moments, unless the AVX-512
+  // kernel did everything in registers (returns true: pr holds the second moments too).
+  bool pair_shared(bool rest) {
+#if defined(FP_TOPK_AVX512)
+    topk_avx512::PairOut o;
+    const topk_avx512::OwnSums own{P.mass, Q.mass, P.s1, Q.s1, W.var_p || W.var_q};
+    if (avx512 && topk_avx512::pair_fused(P.p, P.lp, P.match, P.n, Q.p, Q.lp, Q.n, own, rest, W.js,
+                                          W.pair_var, o)) {
+      pr.kl_pq = o.kl_pq; pr.kl_qp = o.kl_qp; pr.ce_pq = o.ce_pq; pr.ce_qp = o.ce_qp;
+      pr.tv = o.tv; pr.js = o.js; pr.v_qp = o.v_qp; pr.v_pq = o.v_pq;
+      own_rest_log[0] = o.own_log_p;
+      own_rest_log[1] = o.own_log_q;
+      own_list_var[0] = o.own_var_p;
+      own_list_var[1] = o.own_var_q;
+      rest_logs = true;
+      list_vars = rest && own.want_var;
+      return true;
+    }
+#endif
 #if defined(FP_TOPK_AVX2)
     if (avx2) {
-      double mp;
-      if (pair_shared_avx2(P, Q, C, W.js, pr, mp)) {
+      double mp, mq = Q.shared;
+      bool ok;
+#if defined(FP_TOPK_AVX512)
+      if (avx512) {
+        const topk_avx512::PairSums s =
+            topk_avx512::pair_shared(P.p, P.lp, P.match, P.n, Q.p, Q.lp, Q.n, W.js, C.P, C.lP, C.Q,
+                                     C.lQ);
+        pr.kl_pq = s.kl_pq; pr.kl_qp = s.kl_qp; pr.ce_pq = s.ce_pq; pr.ce_qp = s.ce_qp;
+        pr.tv = s.tv; pr.js = s.js;
+        mp = s.mp;
+        mq = s.mq;
+        if (rest) {  // the logs of the rest cell and of both models' own rest masses, at once
+          const double rp = clamp0(1.0 - mp), rq = clamp0(1.0 - mq);
+          alignas(64) double x[8] = {rp, rq, rp + rq, clamp0(1.0 - P.mass), clamp0(1.0 - Q.mass),
+                                     1.0, 1.0, 1.0};
+          alignas(64) double y[8];
+          topk_avx512::log8(x, y);
+          own_rest_log[0] = y[3];
+          own_rest_log[1] = y[4];
+          rest_logs = true;
+          const int64_t n = (P.n + 3) & ~int64_t(3);
+          for (int64_t i = n; i < n + kPad; ++i) C.P[i] = C.Q[i] = 0.0;
+          if (rp > 0 || rq > 0) {
+            pr.add(rp, y[0], rq, y[1]);
+            if (W.js) pr.js += js_cell(rp, rq, y[0], y[1], y[2] - kLn2);
+            C.P[n] = rp; C.lP[n] = y[0]; C.Q[n] = rq; C.lQ[n] = y[1];
+          }
+          C.n = n + kPad;
+          vector_cells = true;
+          return false;
+        }
+        ok = true;
+      } else
+#endif
+      ok = pair_shared_avx2(P, Q, C, W.js, pr, mp);
+      if (ok) {
         // cells: P's entries padded to a multiple of 4, then the rest cell padded likewise
         int64_t n = (P.n + 3) & ~int64_t(3);
         for (int64_t i = n; i < n + kPad; ++i) C.P[i] = C.Q[i] = 0.0;
-        const double rp = clamp0(1.0 - mp), rq = clamp0(1.0 - Q.shared);
+        const double rp = clamp0(1.0 - mp), rq = clamp0(1.0 - mq);
         if (rest && (rp > 0 || rq > 0)) {
           const double lrp = log_pos(rp), lrq = log_pos(rq);
           pr.add(rp, lrp, rq, lrq);
@@ -1010,7 +1146,7 @@ class RowKernel {
         }
         C.n = n + kPad;
         vector_cells = true;
-        return;
+        return false;
       }
       pr = Pair();  // a subnormal mixture: the scalar kernel below
       C.n = 0;
@@ -1028,6 +1164,7 @@ class RowKernel {
       if (rp > 0 || rq > 0) C.push(rp, log_pos(rp), rq, log_pos(rq));
     }
     pr.add_all(C, W.js);
+    return false;
   }
 
   // P and Q conditioned on the shared ids (NaN when a shared mass is 0).
@@ -1223,9 +1360,11 @@ double geo_solve(double rho, int64_t L) {
 }
 
 void topk_panel(const TopkArgs& args, int num_threads) {
-  const bool avx2 = simd_level() >= SIMD_AVX2;
-  parallel_for(args.n, num_threads, [&](int64_t b, int64_t e) {
-    RowKernel k(args, avx2);
+  const int level = simd_level();
+  // ranges of 4096 rows (a few MB of input) to whichever thread is free: every row depends only
+  // on its own inputs, so the results do not depend on the schedule
+  parallel_for_chunks(args.n, num_threads, 4096, [&](int64_t b, int64_t e) {
+    RowKernel k(args, level);
     for (int64_t r = b; r < e; ++r) k.run(r, e);
   });
 }

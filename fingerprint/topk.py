@@ -113,7 +113,7 @@ def topk_divergences(
     [0, ln 2] and TV to [0, 1] (rows summing to slightly more than 1 may exceed them by rounding).
     ``fields`` computes a subset. exp and log are evaluated in float64 by polynomials accurate to
     about one ulp (results match a float64 reference to about 1e-12 relative); they are
-    identical for every ``num_threads`` (the generic and AVX2 kernel sets, see
+    identical for every ``num_threads`` (the generic, AVX2 and AVX-512 kernel sets, see
     :func:`fingerprint.set_simd`, may differ in the last bits).
     """
     tail = choice("tail", tail, TAILS)

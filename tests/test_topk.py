@@ -368,7 +368,7 @@ def full_rows(rng, n, k, vocab, special=0.0):
     return ids, lp
 
 
-@pytest.mark.parametrize("k", [4, 8, 20, 7])
+@pytest.mark.parametrize("k", [4, 8, 20, 7, 32, 36])
 @pytest.mark.parametrize("special", [0.0, 0.2])
 def test_full_rows_every_simd_level(simd, k, special):
     rng = np.random.default_rng(k + int(10 * special))
@@ -380,6 +380,46 @@ def test_full_rows_every_simd_level(simd, k, special):
     t = rng.integers(0, vocab, size=n)
     for tail in TAILS:
         run_both(pi, pl, qi, ql, tail, targets=t, vocab=vocab)
+
+
+@pytest.mark.parametrize(("kp", "kq"), [(20, 12), (12, 28), (32, 16), (40, 20)])
+def test_full_rows_of_different_lengths(simd, kp, kq):
+    """P and Q lists of different lengths (the AVX-512 kernels hold each in 1 to 8 registers)."""
+    rng = np.random.default_rng(kp * 100 + kq)
+    n, vocab = 50, 60
+    pi, pl = full_rows(rng, n, kp, vocab, 0.1)
+    qi, ql = full_rows(rng, n, kq, vocab, 0.1)
+    qi[::4] = pi[::4, :kq] if kq <= kp else qi[::4]
+    t = rng.integers(0, vocab, size=n)
+    for tail in TAILS:
+        run_both(pi, pl, qi, ql, tail, targets=t, vocab=vocab)
+
+
+def test_full_rows_with_large_ids(simd):
+    """Ids beyond 2^31 (no vocab_size): the 64-bit pairing path, same results."""
+    rng = np.random.default_rng(11)
+    pi, pl = full_rows(rng, 40, 20, 50)
+    qi, ql = full_rows(rng, 40, 20, 50)
+    base = np.int64(3) << 40
+    res, _ = run_both(pi + base, pl, qi + base, ql, "bucket", targets=rng.integers(0, 50, 40) + base)
+    small = topk_divergences(pi, pl, qi, ql, fields=NON_TARGET)
+    for f in NON_TARGET:
+        np.testing.assert_allclose(res[f], small[f], rtol=1e-14, atol=1e-15, err_msg=f)
+
+
+@pytest.mark.parametrize(("k", "cols"), [(20, (3, 18)), (20, (16, 19)), (20, (0, 7)), (32, (15, 31)), (40, (2, 37))])
+@pytest.mark.parametrize("model", ["p", "q"])
+def test_duplicates_in_full_rows(simd, k, cols, model):
+    """A repeated id is found wherever the two columns lie (within and across vector registers)."""
+    rng = np.random.default_rng(k + cols[0])
+    pi, pl = full_rows(rng, 6, k, 100)
+    qi, ql = full_rows(rng, 6, k, 100)
+    bad = (pi if model == "p" else qi).copy()
+    a, c = cols
+    bad[4, c] = bad[4, a]
+    args = (bad, pl, qi, ql) if model == "p" else (pi, pl, bad, ql)
+    with pytest.raises(ValueError, match=rf"{model}_ids: row 4 contains id {bad[4, a]} twice \(columns {a} and {c}\)"):
+        topk_divergences(*args)
 
 
 def test_subnormal_mixtures(simd):
@@ -505,6 +545,21 @@ def test_thread_count_invariance(simd, padded):
         for f in a:
             assert np.array_equal(a[f].view(np.uint64), b[f].view(np.uint64)), (tail, f)
             assert np.array_equal(a[f].view(np.uint64), c[f].view(np.uint64)), (tail, f)
+
+
+def test_thread_count_invariance_many_chunks(simd):
+    """Enough rows for many of the ranges the threads take in turn (4096 rows each)."""
+    rng = np.random.default_rng(8)
+    n = 30_000
+    pi, pl = full_rows(rng, n, 20, 200, special=0.05)
+    qi, ql = full_rows(rng, n, 20, 200, special=0.05)
+    qi[::7] = pi[::7]
+    t = rng.integers(0, 200, size=n)
+    a = topk_divergences(pi, pl, qi, ql, targets=t, num_threads=1)
+    for nt in (2, 3):
+        b = topk_divergences(pi, pl, qi, ql, targets=t, num_threads=nt)
+        for f in a:
+            assert np.array_equal(a[f].view(np.uint64), b[f].view(np.uint64)), (nt, f)
 
 
 def test_field_subsets_match_full_panel():
