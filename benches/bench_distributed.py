@@ -36,7 +36,7 @@ from fingerprint.sources.writers import write_table  # noqa: E402
 
 TOKENS = int(os.environ.get("FINGERPRINT_DIST_TOKENS", str(1 << 20)))
 SHARDS, LENGTH, K, V = 16, 256, 5, 50_000
-ROUNDS = int(os.environ.get("FINGERPRINT_DIST_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("FINGERPRINT_DIST_ROUNDS", "5"))
 FIGURES: dict[str, tuple[float, int, int]] = {}
 OUTPUTS: dict[str, str] = {}
 

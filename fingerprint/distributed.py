@@ -401,9 +401,7 @@ class _ShardWorker:
     """Ray actor: opens the job once, then processes whole shards (one per call)."""
 
     def __init__(self, job, output_dir: str, read: ReadOptions, threads: int) -> None:
-        from ._threads import set_num_threads  # noqa: PLC0415
-
-        set_num_threads(threads)
+        _worker_threads(threads)
         self.job, self.fn = job, job.open()
         self.output_dir = output_dir
         self.read = read
@@ -444,12 +442,23 @@ def _opened(job):
     return hit
 
 
-def _shard_task(batch: dict, output_dir: str, read: ReadOptions, threads: int, job):
-    """Ray Data task (tasks mode): processes its shards, one after the other, with the job opened
-    in this process, and streams each shard's manifest entry back as soon as it is written."""
+def _worker_threads(threads: int) -> None:
+    """The package's threads and Arrow's CPU pool of a Ray worker process: Ray sets
+    OMP_NUM_THREADS=1 in its workers, which Arrow follows, so a lone worker would read and
+    write Parquet on one thread where the in-process path uses all CPUs."""
+    import pyarrow as pa  # noqa: PLC0415
+
     from ._threads import set_num_threads  # noqa: PLC0415
 
     set_num_threads(threads)
+    if pa.cpu_count() != threads:
+        pa.set_cpu_count(threads)
+
+
+def _shard_task(batch: dict, output_dir: str, read: ReadOptions, threads: int, job):
+    """Ray Data task (tasks mode): processes its shards, one after the other, with the job opened
+    in this process, and streams each shard's manifest entry back as soon as it is written."""
+    _worker_threads(threads)
     opened, fn = _opened(job)
     for i, p in zip(batch["index"].tolist(), batch["path"].tolist()):
         entry = process_shard(opened, fn, Shard(int(i), str(p)), output_dir, read)
