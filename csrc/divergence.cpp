@@ -1,5 +1,7 @@
 #include "divergence.hpp"
 
+#include <algorithm>
+
 #include "dispatch.hpp"
 #include "parallel.hpp"
 
@@ -14,7 +16,11 @@ void dense_panel(const DenseArgs& args, int num_threads) {
     default: break;
   }
 #endif
-  parallel_for(args.n, num_threads, [&](int64_t b, int64_t e) { rows(args, b, e); });
+  // Ranges of about 256K logits each, handed to whichever thread is free: a thread that gets
+  // less CPU (the cores may be shared) takes fewer rows. Rows are independent, so the results
+  // do not depend on the split.
+  const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(1, args.vocab));
+  parallel_for_chunks(args.n, num_threads, chunk, [&](int64_t b, int64_t e) { rows(args, b, e); });
 }
 
 }  // namespace fp
