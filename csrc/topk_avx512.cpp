@@ -404,6 +404,27 @@ inline __m512d take(const __m512d* v, __m512i idx) {
   }
 }
 
+// Per-lane sums over the shared cells (p, q > 0 masks keep 0 log 0 terms out), common to the
+// pairwise passes below; each pass reduces the lanes its own way.
+struct CellSums {
+  __m512d kl_pq = _mm512_setzero_pd(), kl_qp = _mm512_setzero_pd(), ce_pq = _mm512_setzero_pd(),
+          ce_qp = _mm512_setzero_pd(), tv = _mm512_setzero_pd(), js = _mm512_setzero_pd(),
+          mp = _mm512_setzero_pd(), mq = _mm512_setzero_pd();
+  void add(__m512d p, __m512d q, __m512d lp, __m512d lq, bool want_js) {
+    const __m512d zero = _mm512_setzero_pd();
+    mp = _mm512_add_pd(mp, p);
+    mq = _mm512_add_pd(mq, q);
+    const __mmask8 ppos = _mm512_cmp_pd_mask(p, zero, _CMP_GT_OQ);
+    const __mmask8 qpos = _mm512_cmp_pd_mask(q, zero, _CMP_GT_OQ);
+    kl_pq = _mm512_mask3_fmadd_pd(p, _mm512_sub_pd(lp, lq), kl_pq, ppos);
+    ce_pq = _mm512_mask3_fnmadd_pd(p, lq, ce_pq, ppos);
+    kl_qp = _mm512_mask3_fmadd_pd(q, _mm512_sub_pd(lq, lp), kl_qp, qpos);
+    ce_qp = _mm512_mask3_fnmadd_pd(q, lp, ce_qp, qpos);
+    tv = _mm512_add_pd(tv, _mm512_abs_pd(_mm512_sub_pd(p, q)));
+    if (want_js) js = _mm512_add_pd(js, vjs(p, q, lp, lq));
+  }
+};
+
 // NQ = 0: Q's entries are gathered from memory (any kq).
 template <int NQ>
 PairSums pair_shared_n(const double* pp, const double* plp, const int32_t* pmatch, int64_t kp,
@@ -415,8 +436,7 @@ PairSums pair_shared_n(const double* pp, const double* plp, const int32_t* pmatc
     QP[c] = _mm512_maskz_loadu_pd(lanes(kq - 8 * c), qp + 8 * c);
     QLP[c] = _mm512_maskz_loadu_pd(lanes(kq - 8 * c), qlp + 8 * c);
   }
-  __m512d kl_pq = zero, kl_qp = zero, ce_pq = zero, ce_qp = zero, tv = zero, js = zero;
-  __m512d mp = zero, mq = zero;
+  CellSums acc;
   const int64_t n4 = (kp + 3) & ~int64_t(3);
   for (int64_t i = 0; i < kp; i += 8) {
     const __mmask8 l = lanes(kp - i), st = lanes(n4 - i);
@@ -436,19 +456,10 @@ PairSums pair_shared_n(const double* pp, const double* plp, const int32_t* pmatc
     _mm512_mask_storeu_pd(clP + i, st, lp);
     _mm512_mask_storeu_pd(cQ + i, st, q);
     _mm512_mask_storeu_pd(clQ + i, st, lq);
-    mp = _mm512_add_pd(mp, p);
-    mq = _mm512_add_pd(mq, q);
-    const __mmask8 ppos = _mm512_cmp_pd_mask(p, zero, _CMP_GT_OQ);
-    const __mmask8 qpos = _mm512_cmp_pd_mask(q, zero, _CMP_GT_OQ);
-    kl_pq = _mm512_mask3_fmadd_pd(p, _mm512_sub_pd(lp, lq), kl_pq, ppos);
-    ce_pq = _mm512_mask3_fnmadd_pd(p, lq, ce_pq, ppos);
-    kl_qp = _mm512_mask3_fmadd_pd(q, _mm512_sub_pd(lq, lp), kl_qp, qpos);
-    ce_qp = _mm512_mask3_fnmadd_pd(q, lp, ce_qp, qpos);
-    tv = _mm512_add_pd(tv, _mm512_abs_pd(_mm512_sub_pd(p, q)));
-    if (want_js) js = _mm512_add_pd(js, vjs(p, q, lp, lq));
+    acc.add(p, q, lp, lq, want_js);
   }
-  return PairSums{hsum(kl_pq), hsum(kl_qp), hsum(ce_pq), hsum(ce_qp),
-                  hsum(tv),    hsum(js),    hsum(mp),    hsum(mq)};
+  return PairSums{hsum(acc.kl_pq), hsum(acc.kl_qp), hsum(acc.ce_pq), hsum(acc.ce_qp),
+                  hsum(acc.tv),    hsum(acc.js),    hsum(acc.mp),    hsum(acc.mq)};
 }
 
 }  // namespace
@@ -480,8 +491,7 @@ PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch,
     QLP[c] = _mm512_maskz_loadu_pd(lanes(kq - 8 * c), qlp + 8 * c);
   }
   __m512d cp[NP], clp[NP], cq[NP], clq[NP];
-  __m512d kl_pq = zero, kl_qp = zero, ce_pq = zero, ce_qp = zero, tv = zero, js = zero;
-  __m512d mp = zero, mq = zero;
+  CellSums acc;
   for (int c = 0; c < NP; ++c) {
     const __mmask8 l = lanes(kp - 8 * c);
     const __m256i j = _mm256_maskz_loadu_epi32(l, pmatch + 8 * c);
@@ -491,20 +501,11 @@ PairOut pair_fused_n(const double* pp, const double* plp, const int32_t* pmatch,
     const __m512d q = _mm512_maskz_mov_pd(has, take<NQ>(QP, j64));
     const __m512d lq = _mm512_maskz_mov_pd(has, take<NQ>(QLP, j64));
     cp[c] = p; clp[c] = lp; cq[c] = q; clq[c] = lq;
-    mp = _mm512_add_pd(mp, p);
-    mq = _mm512_add_pd(mq, q);
-    const __mmask8 ppos = _mm512_cmp_pd_mask(p, zero, _CMP_GT_OQ);
-    const __mmask8 qpos = _mm512_cmp_pd_mask(q, zero, _CMP_GT_OQ);
-    kl_pq = _mm512_mask3_fmadd_pd(p, _mm512_sub_pd(lp, lq), kl_pq, ppos);
-    ce_pq = _mm512_mask3_fnmadd_pd(p, lq, ce_pq, ppos);
-    kl_qp = _mm512_mask3_fmadd_pd(q, _mm512_sub_pd(lq, lp), kl_qp, qpos);
-    ce_qp = _mm512_mask3_fnmadd_pd(q, lp, ce_qp, qpos);
-    tv = _mm512_add_pd(tv, _mm512_abs_pd(_mm512_sub_pd(p, q)));
-    if (want_js) js = _mm512_add_pd(js, vjs(p, q, lp, lq));
+    acc.add(p, q, lp, lq, want_js);
   }
   PairOut o;
   alignas(64) double sums[8];
-  const __m512d all[8] = {kl_pq, kl_qp, ce_pq, ce_qp, tv, js, mp, mq};
+  const __m512d all[8] = {acc.kl_pq, acc.kl_qp, acc.ce_pq, acc.ce_qp, acc.tv, acc.js, acc.mp, acc.mq};
   _mm512_store_pd(sums, hsum8(all));
   o.kl_pq = sums[0]; o.kl_qp = sums[1]; o.ce_pq = sums[2]; o.ce_qp = sums[3];
   o.tv = sums[4]; o.js = sums[5];
