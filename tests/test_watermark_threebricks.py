@@ -32,43 +32,49 @@ def _make(c):
 # -- compatibility with facebookresearch/three_bricks ---------------------------------------------------
 
 
+def _check_scoring(det, scheme, P, ids, results, where_text, *, skip_unscored):
+    """detect_batch on one text, for each scoring mode, against the reference's results:
+    scored count, decoded payload, green count or score sum, p-value, per-token scores (v2)."""
+    for scoring, r in results.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RepeatedNgramWarning)
+            res = det.detect_batch([ids], scoring=scoring, payload_max=P, return_mask=True)[0]
+        where = f"{where_text}, scoring {scoring}"
+        assert res.num_tokens_scored == r["num_scored"], where
+        if skip_unscored and r["num_scored"] == 0:
+            continue
+        k = res.payload if P else 0
+        if P:
+            assert res.payload == r["decoded_payload"], where
+            ref_p = r["adjusted_p_value"]
+        else:
+            ref_p = r["p_values"][0]
+        if scheme == "maryland":
+            assert res.num_green_tokens == round(r["score_sums"][k]), where
+        else:
+            # the reference sums float32 scores
+            assert res.score_sum == pytest.approx(r["score_sums"][k], rel=2e-6, abs=1e-5), where
+        # the reference computes p in float32 under NumPy 2 (underflow below ~1e-38)
+        if ref_p > 1e-30:
+            assert res.p_value == pytest.approx(ref_p, rel=2e-4), where
+        else:
+            assert res.p_value < 1e-25, where
+        if scoring == "v2" and P == 0:
+            ts = np.asarray(r["token_scores_payload0"])
+            mine = res.green_token_mask[res.scored_token_mask].astype(np.float64)
+            if scheme == "maryland":
+                np.testing.assert_array_equal(mine, ts, err_msg=where)
+            else:
+                np.testing.assert_allclose(mine, ts, rtol=1e-6, atol=1e-6, err_msg=where)
+
+
 @pytest.mark.parametrize("case", _cases(), ids=lambda c: f"{c['scheme']}-V{c['vocab_size']}-n{c['ngram']}-s{c['seed']}-P{c['payload_max']}")
 def test_compat_vectors(case):
     det = _make(case)
     P = case["payload_max"]
     for ti, t in enumerate(case["texts"]):
         ids = np.asarray(t["ids"], dtype=np.int64)
-        for scoring, r in t["scoring"].items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RepeatedNgramWarning)
-                res = det.detect_batch([ids], scoring=scoring, payload_max=P, return_mask=True)[0]
-            where = f"text {ti}, scoring {scoring}"
-            assert res.num_tokens_scored == r["num_scored"], where
-            if r["num_scored"] == 0:
-                continue
-            k = res.payload if P else 0
-            if P:
-                assert res.payload == r["decoded_payload"], where
-                ref_p = r["adjusted_p_value"]
-            else:
-                ref_p = r["p_values"][0]
-            if case["scheme"] == "maryland":
-                assert res.num_green_tokens == round(r["score_sums"][k]), where
-            else:
-                # the reference sums float32 scores
-                assert res.score_sum == pytest.approx(r["score_sums"][k], rel=2e-6, abs=1e-5), where
-            # the reference computes p in float32 under NumPy 2 (underflow below ~1e-38)
-            if ref_p > 1e-30:
-                assert res.p_value == pytest.approx(ref_p, rel=2e-4), where
-            else:
-                assert res.p_value < 1e-25, where
-            if scoring == "v2" and P == 0:
-                ts = np.asarray(r["token_scores_payload0"])
-                mine = res.green_token_mask[res.scored_token_mask].astype(np.float64)
-                if case["scheme"] == "maryland":
-                    np.testing.assert_array_equal(mine, ts, err_msg=where)
-                else:
-                    np.testing.assert_allclose(mine, ts, rtol=1e-6, atol=1e-6, err_msg=where)
+        _check_scoring(det, case["scheme"], P, ids, t["scoring"], f"text {ti}", skip_unscored=True)
 
 
 def test_compat_watermarked_texts_detected():
@@ -333,33 +339,7 @@ def test_seeding_compat_vectors(case):
             else:
                 got = det.uniforms(w, shifted)
                 np.testing.assert_array_equal(got, [s[j] for s in t["token_scores"]], err_msg=where)
-        for scoring, r in t["scoring"].items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RepeatedNgramWarning)
-                res = det.detect_batch([ids], scoring=scoring, payload_max=P, return_mask=True)[0]
-            where = f"text {ti}, scoring {scoring}"
-            assert res.num_tokens_scored == r["num_scored"], where
-            k = res.payload if P else 0
-            if P:
-                assert res.payload == r["decoded_payload"], where
-                ref_p = r["adjusted_p_value"]
-            else:
-                ref_p = r["p_values"][0]
-            if case["scheme"] == "maryland":
-                assert res.num_green_tokens == round(r["score_sums"][k]), where
-            else:
-                assert res.score_sum == pytest.approx(r["score_sums"][k], rel=2e-6, abs=1e-5), where
-            if ref_p > 1e-30:
-                assert res.p_value == pytest.approx(ref_p, rel=2e-4), where
-            else:
-                assert res.p_value < 1e-25, where
-            if scoring == "v2" and P == 0:
-                mine = res.green_token_mask[res.scored_token_mask].astype(np.float64)
-                ts = np.asarray(r["token_scores_payload0"])
-                if case["scheme"] == "maryland":
-                    np.testing.assert_array_equal(mine, ts, err_msg=where)
-                else:
-                    np.testing.assert_allclose(mine, ts, rtol=1e-6, atol=1e-6, err_msg=where)
+        _check_scoring(det, case["scheme"], P, ids, t["scoring"], f"text {ti}", skip_unscored=False)
 
 
 @pytest.mark.parametrize("case", _seeding_cases(), ids=lambda c: f"{c['scheme']}-{c['seeding']}-V{c['vocab_size']}")
