@@ -59,15 +59,19 @@ class _Tokens:
         return list(x)
 
 
-@pytest.mark.parametrize("scheme", SCHEMES)
-def test_three_bricks(benchmark, texts, scheme):
+def _reference(scheme: str, seeding: str):
+    """torch (one thread) and three_bricks' detector for the scheme (skips without them)."""
     torch = pytest.importorskip("torch")
     detector = pytest.importorskip("wm.detector", reason="three_bricks' wm/detector.py not on PYTHONPATH")
     torch.set_num_threads(1)
     if scheme == "maryland":
-        det = detector.MarylandDetector(_Tokens(), NGRAM, 0, "hash", 35317, gamma=GAMMA)
-    else:
-        det = detector.OpenaiDetector(_Tokens(), NGRAM, 0, "hash", 35317)
+        return torch, detector.MarylandDetector(_Tokens(), NGRAM, 0, seeding, 35317, gamma=GAMMA)
+    return torch, detector.OpenaiDetector(_Tokens(), NGRAM, 0, seeding, 35317)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_three_bricks(benchmark, texts, scheme):
+    _, det = _reference(scheme, "hash")
     rows = [[int(x) for x in row] for row in texts]
     benchmark.group = f"threebricks-{scheme}"
 
@@ -133,13 +137,7 @@ def test_fingerprint_seeding_phrases(benchmark, phrase_corpus, scheme, seeding):
 
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_three_bricks_min_seeding_phrases(benchmark, phrase_corpus, scheme):
-    torch = pytest.importorskip("torch")
-    detector = pytest.importorskip("wm.detector", reason="three_bricks' wm/detector.py not on PYTHONPATH")
-    torch.set_num_threads(1)
-    if scheme == "maryland":
-        det = detector.MarylandDetector(_Tokens(), NGRAM, 0, "min", 35317, gamma=GAMMA)
-    else:
-        det = detector.OpenaiDetector(_Tokens(), NGRAM, 0, "min", 35317)
+    torch, det = _reference(scheme, "min")
     ours = _ours_seeded(scheme, "min")
     det.hashtable = torch.from_numpy(ours.hashtable.astype(np.int64))
     det.get_seed_rng = lambda window: int(torch.min(det.hashint(det.salt_key * torch.tensor(window))))
