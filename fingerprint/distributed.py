@@ -388,10 +388,9 @@ def ray_session(address: str | None = None, num_cpus: int | None = None):
     return ray
 
 
-def _actor_args(num_workers: int | None) -> dict:
+def _actor_args(workers: int) -> dict:
     import ray  # noqa: PLC0415
 
-    workers = num_workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
     # an actor killed mid-shard is restarted and its shard retried (the rename makes it idempotent)
     return {"compute": ray.data.ActorPoolStrategy(size=workers), "num_cpus": 1, "max_restarts": -1,
             "max_task_retries": -1}
@@ -406,11 +405,8 @@ class _ShardWorker:
         self.output_dir = output_dir
         self.read = read
 
-    def __call__(self, batch: dict) -> dict:
-        entries = []
-        for i, p in zip(batch["index"].tolist(), batch["path"].tolist()):
-            entries.append(json.dumps(process_shard(self.job, self.fn, Shard(int(i), str(p)), self.output_dir, self.read)))
-        return {"entry": np.array(entries, dtype=object)}
+    def __call__(self, batch: dict):
+        yield from _shard_entries(self.job, self.fn, batch, self.output_dir, self.read)
 
 
 # Jobs opened in this worker process (tasks mode): Ray reuses its pooled worker processes for
@@ -460,8 +456,14 @@ def _shard_task(batch: dict, output_dir: str, read: ReadOptions, threads: int, j
     in this process, and streams each shard's manifest entry back as soon as it is written."""
     _worker_threads(threads)
     opened, fn = _opened(job)
+    yield from _shard_entries(opened, fn, batch, output_dir, read)
+
+
+def _shard_entries(job, fn: Callable, batch: dict, output_dir: str, read: ReadOptions):
+    """Processes a batch of shard descriptors in order, yielding each shard's manifest entry as
+    soon as its part is written (both worker modes)."""
     for i, p in zip(batch["index"].tolist(), batch["path"].tolist()):
-        entry = process_shard(opened, fn, Shard(int(i), str(p)), output_dir, read)
+        entry = process_shard(job, fn, Shard(int(i), str(p)), output_dir, read)
         yield {"entry": np.array([json.dumps(entry)], dtype=object)}
 
 
@@ -500,8 +502,10 @@ def run_job(job, inputs, output_dir: str | os.PathLike, *, engine: str = "local"
             ray_workers: str = "tasks") -> JobReport:
     """Run a batch job (``job.open() -> fn(TokenBatch) -> pyarrow.Table``) over the input shards,
     writing ``output_dir/part-<shard>.parquet`` per shard and resuming from the manifest (see the
-    module documentation). ``engine``: ``"local"`` (in this process) or ``"ray"`` (Ray Data actors;
-    ``ray_address`` None starts a local Ray, ``num_workers`` actors, default one per CPU)."""
+    module documentation). ``engine``: ``"local"`` (in this process) or ``"ray"`` (Ray Data;
+    ``ray_address`` None starts a local Ray, ``num_workers`` workers, default one per CPU;
+    ``ray_workers``: ``"tasks"`` on Ray's pooled worker processes, each keeping the opened job,
+    or ``"actors"``, an actor pool per job)."""
     engine = choice("engine", engine, ENGINES)
     ray_workers = choice("ray_workers", ray_workers, WORKER_MODES)
     read = read or ReadOptions()
