@@ -191,11 +191,8 @@ void g_values(const Config& c_in, const int64_t* ids, int64_t n_ids, const int64
       const int64_t R = rs[b + 1] - rs[b];
       for (int64_t j0 = 0; j0 < R; j0 += kBatchRows) {
         const int64_t m = std::min(kBatchRows, R - j0);
-        for (int64_t j = 0; j < m; ++j) {
-          uint64_t h = c.iv;
-          for (int64_t i = 0; i < n; ++i) h = acc(h, static_cast<uint64_t>(p[j0 + j + i]));
-          hs[j] = h;
-        }
+        for (int64_t j = 0; j < m; ++j)
+          hs[j] = acc(context_hash(c, p + j0 + j), static_cast<uint64_t>(p[j0 + j + n - 1]));
         g_rows(c, hs, m, out + (rs[b] + j0) * D);
       }
     }
