@@ -43,6 +43,50 @@ struct Part {
   static constexpr bool full = FULL;
 };
 
+// Software prefetch, PREFETCH_BYTES ahead of the vector being read, one per 64-byte line of
+// each row. The hardware prefetchers alone leave a core's memory stream short of its bandwidth
+// when each line takes many cycles of arithmetic (seen on an Intel Xeon: float16 rows read at a
+// third of the float32 rate); a prefetch past the end of an array is harmless.
+constexpr int64_t PREFETCH_BYTES = 2048;
+template <class T>
+FP_ALWAYS_INLINE void prefetch_ahead(const T* x) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(reinterpret_cast<const char*>(x) + PREFETCH_BYTES);
+#else
+  (void)x;
+#endif
+}
+
+// Calls fn(x, y) on the vectors of elements [i, end) of both rows (end - i a multiple of W),
+// prefetching ahead: a step covers one 64-byte line of the narrower row. Two bfloat16 rows are
+// read two vectors per load, in the same lane order for both rows (which is all the sums,
+// maxima and counts need).
+template <class TP, class TQ, class Fn>
+FP_ALWAYS_INLINE void each_vector(const TP* xp, const TQ* xq, int64_t i, int64_t end, Fn&& fn) {
+  constexpr int64_t narrow = sizeof(TP) < sizeof(TQ) ? sizeof(TP) : sizeof(TQ);
+  constexpr int64_t step = 64 / narrow;  // elements per step, a multiple of W
+  static_assert(step % V::W == 0, "a step is whole vectors");
+  constexpr bool both_bf16 = std::is_same<TP, bf16_t>::value && std::is_same<TQ, bf16_t>::value;
+  for (; i + step <= end; i += step) {
+    for (int64_t b = 0; b < step * int64_t(sizeof(TP)); b += 64)
+      prefetch_ahead(reinterpret_cast<const char*>(xp + i) + b);
+    for (int64_t b = 0; b < step * int64_t(sizeof(TQ)); b += 64)
+      prefetch_ahead(reinterpret_cast<const char*>(xq + i) + b);
+    if constexpr (both_bf16 && step % (2 * V::W) == 0) {
+      for (int64_t k = 0; k < step; k += 2 * V::W) {
+        F x0, x1, y0, y1;
+        V::load2_any_order(xp + i + k, x0, x1);
+        V::load2_any_order(xq + i + k, y0, y1);
+        fn(x0, y0);
+        fn(x1, y1);
+      }
+    } else {
+      for (int64_t k = 0; k < step; k += V::W) fn(V::load(xp + i + k), V::load(xq + i + k));
+    }
+  }
+  for (; i < end; i += V::W) fn(V::load(xp + i), V::load(xq + i));
+}
+
 // Calls body(Part<true>, a, b) on every full vector of the two rows, body(Part<false>, a, b) on
 // the tail (padded with -inf), and flush() after every block of BLK vectors and after the tail.
 template <class TP, class TQ, class Body, class Flush>
@@ -51,7 +95,8 @@ inline void sweep(const TP* xp, const TQ* xq, int64_t n, Body&& body, Flush&& fl
   int64_t i = 0;
   while (i < nfull) {
     const int64_t end = imin(nfull, i + V::W * BLK);
-    for (; i < end; i += V::W) body(Part<true>{}, V::load(xp + i), V::load(xq + i));
+    each_vector(xp, xq, i, end, [&](F x, F y) { body(Part<true>{}, x, y); });
+    i = end;
     flush();
   }
   if (n > nfull) {
@@ -285,19 +330,7 @@ inline bool fast_chunk(const TP* cp, const TQ* cq, int64_t nv, float tp, float t
   auto block = [&](auto excl, int64_t v, int64_t end) {
     bmp = bmq = V::set1(-INFINITY);
     above_p = above_q = 0;
-    int64_t i = v;
-    // Both rows bfloat16: two vectors from one load each, in the same lane order for both rows
-    // (which is all the sums, maxima and counts need).
-    if constexpr (std::is_same<TP, bf16_t>::value && std::is_same<TQ, bf16_t>::value) {
-      for (; i + 2 <= end; i += 2) {
-        F x0, x1, y0, y1;
-        V::load2_any_order(cp + i * V::W, x0, x1);
-        V::load2_any_order(cq + i * V::W, y0, y1);
-        one(excl, x0, y0);
-        one(excl, x1, y1);
-      }
-    }
-    for (; i < end; ++i) one(excl, V::load(cp + i * V::W), V::load(cq + i * V::W));
+    each_vector(cp, cq, v * V::W, end * V::W, [&](F x, F y) { one(excl, x, y); });
   };
   using No = std::false_type;
   using Yes = std::true_type;

@@ -55,28 +55,33 @@ struct V {
   }
   static double hsum(D d) { return _mm512_reduce_add_pd(d.v); }
   static float hmax(F a) { return _mm512_reduce_max_ps(a); }
-  // e^x for every float x, within about 1 ulp where the result is a normal float: x = (k/16) ln2
-  // + r with |r| <= ln2/32, e^x = 2^floor(k/16) * 2^((k mod 16)/16) * e^r. The middle factor
-  // comes from a 16-entry table (vpermps on k's low bits), e^r from its degree-3 Taylor
-  // polynomial (truncation below 1e-8, exact 1 at r = 0), the power of two from vscalefps,
-  // which underflows gracefully to 0 and overflows to +inf. NaN, +-inf and finite x below about
-  // -2^22 give a non-finite result or 0; the kernel never relies on those (it checks its sums
-  // for finiteness, or clamps first: exp()).
+  // e^x for every float x, within 1.7e-7 relative where the result is a normal float, in eight
+  // vector operations: x = (k/32) ln2 + r with |r| <= ln2/64,
+  // e^x = 2^floor(k/32) * 2^((k mod 32)/32) * e^r. The middle factor T comes from a 32-entry
+  // table (vpermt2ps on k's low five bits), e^r from the minimax polynomial
+  // 1 + c1 r + c2 r^2 (truncation 5.3e-8, exact 1 at r = 0), evaluated as T + (T r)(c1 + c2 r),
+  // the power of two from vscalefps, which underflows gracefully to 0 and overflows to +inf.
+  // NaN, +-inf and finite x below about -9e4 give a non-finite result or 0; the kernel never
+  // relies on those (it checks its sums for finiteness, or clamps first: exp()).
   static constexpr bool kExpTotal = true;
   static F exp_fast(F x) {
-    const F magic = _mm512_set1_ps(786432.0f);  // 1.5 * 2^19: x/ln2 + magic rounds to k/16
+    const F magic = _mm512_set1_ps(393216.0f);  // 1.5 * 2^18: x/ln2 + magic rounds to k/32
     const F kf = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
-    const F kq = _mm512_sub_ps(kf, magic);  // k/16, exact
+    const F kq = _mm512_sub_ps(kf, magic);  // k/32, exact
     const F r = _mm512_fnmadd_ps(kq, _mm512_set1_ps(0.693147180559945309f), x);
-    const F table = _mm512_setr_ps(1.0f, 1.04427378f, 1.09050773f, 1.13878863f, 1.18920712f,
-                                   1.24185781f, 1.29683955f, 1.35425555f, 1.41421356f,
-                                   1.47682615f, 1.54221083f, 1.61049033f, 1.68179283f,
-                                   1.75625216f, 1.83400809f, 1.91520656f);  // 2^(j/16)
-    const F t = _mm512_permutexvar_ps(_mm512_castps_si512(kf), table);  // k mod 16
-    F y = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 6), r, _mm512_set1_ps(0.5f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-    y = _mm512_fmadd_ps(y, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(_mm512_mul_ps(y, t), kq);  // * 2^floor(k/16)
+    const F lo = _mm512_setr_ps(1.0f, 1.02189714865f, 1.04427378243f, 1.06714040067f,
+                                1.09050773267f, 1.11438674260f, 1.13878863476f, 1.16372485877f,
+                                1.18920711500f, 1.21524735998f, 1.24185781207f, 1.26905095725f,
+                                1.29683955465f, 1.32523664245f, 1.35425554357f, 1.38390988197f);
+    const F hi = _mm512_setr_ps(1.41421356237f, 1.44518080697f, 1.47682614593f, 1.50916442759f,
+                                1.54221082541f, 1.57598084354f, 1.61049033194f, 1.64575549221f,
+                                1.68179283051f, 1.71861929661f, 1.75625216038f, 1.79470907503f,
+                                1.83400808640f, 1.87416763739f, 1.91520656140f, 1.95714412418f);
+    const F t = _mm512_permutex2var_ps(lo, _mm512_castps_si512(kf), hi);  // 2^((k mod 32)/32)
+    const F tr = _mm512_mul_ps(t, r);
+    const F u = _mm512_fmadd_ps(r, _mm512_set1_ps(0.4999999701976776f),
+                                _mm512_set1_ps(1.0000146627426147f));
+    return _mm512_scalef_ps(_mm512_fmadd_ps(tr, u, t), kq);  // * 2^floor(k/32)
   }
   // e^x for x <= 0 including -inf: exactly 0 below -110 (e^-110 < 2^-150 rounds to 0).
   static F exp(F x) { return exp_fast(_mm512_max_ps(x, _mm512_set1_ps(-110.0f))); }
