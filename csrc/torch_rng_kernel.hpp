@@ -23,6 +23,22 @@ inline uint32_t temper(uint32_t y) {
   return y;
 }
 
+#if defined(FP_TRNG_AVX2)
+// The vector scans' candidates, bit k of mask for step b + k, confirmed exactly in scalar code:
+// the first step before stop where the token is hit, or -1.
+inline int64_t confirm_hits(unsigned mask, const uint32_t* st, uint32_t b, uint32_t stop,
+                            uint32_t b0, uint32_t p, const uint64_t* c, uint32_t n) {
+  while (mask) {
+    const uint32_t bb = b + static_cast<uint32_t>(__builtin_ctz(mask));
+    mask &= mask - 1;
+    if (bb >= stop) break;
+    const uint32_t ii = b0 + bb;
+    if (fastmod(temper(st[bb]), c[ii], n - ii) == p - ii) return bb;
+  }
+  return -1;
+}
+#endif
+
 #if defined(FP_TRNG_AVX512)
 inline __m512i temper16(__m512i y) {
   y = _mm512_xor_si512(y, _mm512_srli_epi32(y, 11));
@@ -48,14 +64,9 @@ inline int64_t scan_hits(const uint32_t* st, uint32_t b, uint32_t stop, uint32_t
     const __m512i sh = _mm512_loadu_si512(t.shift.data() + i);
     const __m512i lim = _mm512_loadu_si512(t.lim.data() + i);
     const __m512i rot = _mm512_rorv_epi32(_mm512_mullo_epi32(x, inv), sh);
-    unsigned mask = static_cast<unsigned>(_mm512_cmple_epu32_mask(rot, lim));
-    while (mask) {
-      const uint32_t bb = b + static_cast<uint32_t>(__builtin_ctz(mask));
-      mask &= mask - 1;
-      if (bb >= stop) break;
-      const uint32_t ii = b0 + bb;
-      if (fastmod(temper(st[bb]), c[ii], n - ii) == p - ii) return bb;
-    }
+    const unsigned mask = static_cast<unsigned>(_mm512_cmple_epu32_mask(rot, lim));
+    const int64_t hit = confirm_hits(mask, st, b, stop, b0, p, c, n);
+    if (hit >= 0) return hit;
   }
   return -1;
 }
@@ -92,14 +103,9 @@ inline int64_t scan_hits(const uint32_t* st, uint32_t b, uint32_t stop, uint32_t
     const __m256i m = _mm256_mullo_epi32(x, inv);
     const __m256i rot = _mm256_or_si256(_mm256_srlv_epi32(m, sh), _mm256_sllv_epi32(m, _mm256_sub_epi32(n32, sh)));
     const __m256i le = _mm256_cmpeq_epi32(_mm256_min_epu32(rot, lim), rot);
-    unsigned mask = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(le)));
-    while (mask) {
-      const uint32_t bb = b + static_cast<uint32_t>(__builtin_ctz(mask));
-      mask &= mask - 1;
-      if (bb >= stop) break;
-      const uint32_t ii = b0 + bb;
-      if (fastmod(temper(st[bb]), c[ii], n - ii) == p - ii) return bb;
-    }
+    const unsigned mask = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(le)));
+    const int64_t hit = confirm_hits(mask, st, b, stop, b0, p, c, n);
+    if (hit >= 0) return hit;
   }
   return -1;
 }
